@@ -1,0 +1,157 @@
+"""Conversation actions shared by the CLI and the TUI: send, answer (streamed into the store), regenerate, edit.
+
+An answer is saved as it streams: the row is created 'streaming', its text is written at most every
+SAVE_EVERY_S seconds, and it ends 'complete', 'stopped' or 'error'. A killed process leaves at most the tail
+since the last save, and `Store.mark_streaming_stopped` marks it stopped at the next start.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from tuitune.config import Settings
+from tuitune.model import Engine, GenerationStats
+from tuitune.store import Store
+
+SAVE_EVERY_S = 0.25
+MAX_PROMPT_CHARS = 100_000
+
+
+class ChatError(ValueError):
+    """A user action that cannot be done; the message is for the user."""
+
+
+def system_prompt_text(value: str | None, prompts_dir: Path) -> str | None:
+    """A name in prompts/system (without .txt) stands for that file's text; anything else is the text itself."""
+    if not value:
+        return None
+    path = prompts_dir / "system" / f"{value}.txt"
+    if "/" not in value and path.is_file():
+        return path.read_text(encoding="utf-8").strip()
+    return value
+
+
+def system_prompt_names(prompts_dir: Path) -> list[str]:
+    return sorted(p.stem for p in (prompts_dir / "system").glob("*.txt"))
+
+
+@dataclass
+class Answer:
+    """Iterate for text pieces as they stream; the store already holds the answer as `message_id`."""
+
+    message_id: int
+    pieces: Iterator[str]
+    stats: GenerationStats = field(default_factory=GenerationStats)
+    text: str = ""
+    status: str = "streaming"
+    error: str = ""
+
+    def __iter__(self) -> Iterator[str]:
+        return self.pieces
+
+
+class Chat:
+    def __init__(self, settings: Settings, store: Store, engine: Engine):
+        self.settings, self.store, self.engine = settings, store, engine
+
+    # ---- building the prompt -------------------------------------------------------------------------------
+    def system_prompt(self, conversation_id: int) -> str | None:
+        conversation = self.store.conversation(conversation_id)
+        value = conversation.system_prompt
+        if value is None:
+            value = self.settings.generation.system_prompt
+        return system_prompt_text(value, self.settings.prompts_dir)
+
+    def prompt_messages(self, conversation_id: int, last_id: int) -> list[dict[str, str]]:
+        messages = [{"role": m.role, "content": m.content} for m in self.store.path_to(last_id) if m.role != "system"]
+        system = self.system_prompt(conversation_id)
+        return ([{"role": "system", "content": system}] if system else []) + messages
+
+    # ---- actions -------------------------------------------------------------------------------------------
+    def new_conversation(self, title: str = "New chat", system_prompt: str | None = None) -> int:
+        return self.store.new_conversation(title=title, system_prompt=system_prompt)
+
+    def send(self, conversation_id: int, text: str) -> int:
+        """Store a user turn at the end of the visible branch."""
+        branch = self.store.branch(conversation_id)
+        return self._add_user_turn(conversation_id, text, branch[-1].id if branch else None)
+
+    def _add_user_turn(self, conversation_id: int, text: str, parent_id: int | None) -> int:
+        if not text.strip():
+            raise ChatError("the message is empty")
+        if len(text) > MAX_PROMPT_CHARS:
+            raise ChatError(f"the message is {len(text):,} characters; the limit is {MAX_PROMPT_CHARS:,}")
+        message_id = self.store.add_message(conversation_id, "user", text, parent_id=parent_id)
+        if parent_id is None and self.store.conversation(conversation_id).title in ("", "New chat"):
+            self.store.rename_conversation(conversation_id, _title_from(text))
+        return message_id
+
+    def answer(self, user_message_id: int, cancel: threading.Event | None = None, source: str = "chat") -> Answer:
+        """Start an answer to a user turn; errors in fitting the prompt raise here, before any row is written."""
+        user = self.store.message(user_message_id)
+        if user.role != "user":
+            raise ChatError("only a user turn can be answered")
+        generation = self.engine.generate(self.prompt_messages(user.conversation_id, user.id), cancel=cancel)
+        info = self.engine.info
+        message_id = self.store.add_message(
+            user.conversation_id, "assistant", "", parent_id=user.id, status="streaming", source=source,
+            adapter_id=self._active_adapter_id(), model=info.name if info else None,
+        )
+        answer = Answer(message_id, iter(()), generation.stats)
+        answer.pieces = self._stream(answer, generation)
+        return answer
+
+    def regenerate(self, assistant_message_id: int, cancel: threading.Event | None = None) -> Answer:
+        original = self.store.message(assistant_message_id)
+        if original.role != "assistant" or original.parent_id is None:
+            raise ChatError("only an answer can be regenerated")
+        return self.answer(original.parent_id, cancel=cancel, source="regenerate")
+
+    def edit_answer(self, assistant_message_id: int, new_text: str) -> int:
+        if not new_text.strip():
+            raise ChatError("the edited answer is empty")
+        return self.store.record_edit(assistant_message_id, new_text)
+
+    def edit_user_turn(self, user_message_id: int, new_text: str) -> int:
+        """A new branch from the edited turn: the old turn and everything after it stay in the tree."""
+        original = self.store.message(user_message_id)
+        if original.role != "user":
+            raise ChatError("only a user turn can be edited this way")
+        return self._add_user_turn(original.conversation_id, new_text, original.parent_id)
+
+    # ---- streaming -----------------------------------------------------------------------------------------
+    def _stream(self, answer: Answer, generation) -> Iterator[str]:
+        last_save = time.monotonic()
+        try:
+            for piece in generation:
+                answer.text += piece
+                if time.monotonic() - last_save >= SAVE_EVERY_S:
+                    self.store.update_message(answer.message_id, content=answer.text)
+                    last_save = time.monotonic()
+                yield piece
+        except Exception as exc:
+            answer.status, answer.error = "error", f"{exc.__class__.__name__}: {exc}"
+            self.store.update_message(answer.message_id, content=answer.text, status="error")
+            raise
+        finally:
+            if answer.status == "streaming":
+                # Closed early (the consumer stopped reading) counts as stopped, like a cancel.
+                done = generation.stats.finish in ("eos", "length")
+                answer.status = "complete" if done else "stopped"
+                self.store.update_message(
+                    answer.message_id, content=answer.text, status=answer.status, stats=generation.stats.as_dict()
+                )
+
+    def _active_adapter_id(self) -> int | None:
+        name = self.engine.active_adapter
+        adapter = self.store.adapter(name) if name else None
+        return adapter.id if adapter else None
+
+
+def _title_from(text: str) -> str:
+    line = " ".join(text.split())
+    return line[:48] + ("…" if len(line) > 48 else "")

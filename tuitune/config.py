@@ -1,0 +1,211 @@
+"""One typed settings object, layered: defaults <- config.toml in the home <- TUITUNE_* environment <- flags.
+
+Reading settings never touches the disk beyond reading config.toml; folders are created by whoever writes there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+QUANTS = ("4bit", "8bit", "none")
+METHODS = ("auto", "sft", "dpo", "kto")
+TARGET_PRESETS = {
+    "attention": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "all-linear": "all-linear",
+}
+PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+
+
+class SettingsError(ValueError):
+    """A setting has a value tuitune cannot use; the message says which and why."""
+
+
+def _help(text: str, default: Any) -> Any:
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": text})
+    return field(default=default, metadata={"help": text})
+
+
+@dataclass
+class ModelSettings:
+    spec: str = _help("'embedded', a local Hugging Face folder, a .gguf file, or a hub id", "embedded")
+    quant: str = _help("4bit (nf4 + double quantization, bf16 compute), 8bit or none", "4bit")
+    device: str = _help("auto, cpu or cuda", "auto")
+    template: str = _help("chat template: '' uses the tokenizer's; else a name in prompts/templates", "")
+    cache_dir: str = _help("where converted models are cached; '' means <home>/models", "")
+
+    def __post_init__(self) -> None:
+        if self.quant not in QUANTS:
+            raise SettingsError(f"model.quant must be one of {', '.join(QUANTS)}, not {self.quant!r}")
+        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise SettingsError(f"model.device must be auto, cpu or cuda, not {self.device!r}")
+
+
+@dataclass
+class GenerationSettings:
+    max_new_tokens: int = _help("new-token budget per answer", 256)
+    temperature: float = _help("0 means greedy decoding", 0.0)
+    top_p: float = _help("nucleus sampling when temperature > 0", 0.9)
+    repetition_penalty: float = _help("1.0 means none", 1.1)
+    context_window: int = _help("tokens; 0 uses the model's own limit", 0)
+    system_prompt: str = _help("a name in prompts/system or the text itself", "default")
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise SettingsError("generation.max_new_tokens must be at least 1")
+        if self.temperature < 0:
+            raise SettingsError("generation.temperature must be >= 0")
+
+
+@dataclass
+class LoraSettings:
+    r: int = _help("LoRA rank", 16)
+    alpha: int = _help("LoRA alpha", 32)
+    dropout: float = _help("LoRA dropout", 0.05)
+    targets: str = _help("attention (q,k,v,o), all-linear, or a comma list of module names", "attention")
+
+    def target_modules(self) -> list[str] | str:
+        if self.targets in TARGET_PRESETS:
+            return TARGET_PRESETS[self.targets]
+        return [name.strip() for name in self.targets.split(",") if name.strip()]
+
+
+@dataclass
+class TrainSettings:
+    method: str = _help("auto, sft, dpo or kto", "auto")
+    epochs: float = _help("passes over the data", 2.0)
+    max_steps: int = _help("stop after this many steps; -1 means epochs decide", -1)
+    lr: float = _help("learning rate (1e-3 measured to work on 40 examples; 2e-4 did not move)", 1e-3)
+    batch_size: int = _help("examples per step", 4)
+    grad_accum: int = _help("gradient accumulation steps", 1)
+    max_length: int = _help("tokens per example, longer ones are cut from the left of the prompt", 512)
+    beta: float = _help("DPO/KTO beta", 0.1)
+    min_pairs: int = _help("auto picks DPO from this many pairs", 8)
+    min_per_label: int = _help("auto picks KTO when both labels have this many", 8)
+    seed: int = _help("random seed", 0)
+    launcher: str = _help("prefix for multi-GPU runs, e.g. 'accelerate launch --multi_gpu --num_processes 8'", "")
+    holdout: int = _help("judged prompts kept out of training for the before/after check", 3)
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise SettingsError(f"train.method must be one of {', '.join(METHODS)}, not {self.method!r}")
+        if self.lr <= 0:
+            raise SettingsError("train.lr must be > 0")
+
+
+@dataclass
+class Settings:
+    home: Path
+    model: ModelSettings = field(default_factory=ModelSettings)
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    train: TrainSettings = field(default_factory=TrainSettings)
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "tuitune.db"
+
+    @property
+    def adapters_dir(self) -> Path:
+        return self.home / "adapters"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.home / "runs"
+
+    @property
+    def cache_dir(self) -> Path:
+        return Path(self.model.cache_dir).expanduser() if self.model.cache_dir else self.home / "models"
+
+    @property
+    def prompts_dir(self) -> Path:
+        return PROMPTS_DIR
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["home"] = str(self.home)
+        return data
+
+
+SECTIONS = {"model": ModelSettings, "generation": GenerationSettings, "lora": LoraSettings, "train": TrainSettings}
+# Short environment names for the settings people change most.
+ENV_SHORTCUTS = {
+    "TUITUNE_MODEL": "model.spec",
+    "TUITUNE_QUANT": "model.quant",
+    "TUITUNE_DEVICE": "model.device",
+    "TUITUNE_MODEL_CACHE": "model.cache_dir",
+}
+
+
+def default_home(environ: Mapping[str, str] = os.environ) -> Path:
+    if environ.get("TUITUNE_HOME"):
+        return Path(environ["TUITUNE_HOME"]).expanduser()
+    data_home = environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home) / "tuitune"
+
+
+def _coerce(section: type, name: str, raw: Any) -> Any:
+    kind = typing.get_type_hints(section)[name]
+    try:
+        if kind is bool and isinstance(raw, str):
+            return raw.strip().lower() in ("1", "true", "yes", "on")
+        return kind(raw)
+    except (TypeError, ValueError):
+        raise SettingsError(f"{section.__name__[:-8].lower()}.{name}: {raw!r} is not a valid {kind.__name__}") from None
+
+
+def _env_values(environ: Mapping[str, str]) -> dict[str, str]:
+    values = {key: environ[var] for var, key in ENV_SHORTCUTS.items() if environ.get(var)}
+    for section, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            var = f"TUITUNE_{section}_{f.name}".upper()
+            if var in environ:
+                values[f"{section}.{f.name}"] = environ[var]
+    return values
+
+
+def _file_values(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{path}: not valid TOML ({exc})") from None
+    values: dict[str, Any] = {}
+    for section, table in data.items():
+        if section not in SECTIONS or not isinstance(table, dict):
+            raise SettingsError(f"{path}: unknown section [{section}]")
+        values.update({f"{section}.{key}": value for key, value in table.items()})
+    return values
+
+
+def load_settings(
+    home: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] = os.environ,
+) -> Settings:
+    """Build the settings; `overrides` are flags as dotted keys ('train.lr'), None values ignored."""
+    home_path = Path(home).expanduser() if home else default_home(environ)
+    layered: dict[str, Any] = {}
+    layered.update(_file_values(home_path / "config.toml"))
+    layered.update(_env_values(environ))
+    layered.update({key: value for key, value in (overrides or {}).items() if value is not None})
+    per_section: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
+    for key, value in layered.items():
+        section, _, name = key.partition(".")
+        cls = SECTIONS.get(section)
+        if cls is None or name not in {f.name for f in dataclasses.fields(cls)}:
+            raise SettingsError(f"unknown setting {key!r}")
+        per_section[section][name] = _coerce(cls, name, value)
+    return Settings(home=home_path, **{name: SECTIONS[name](**vals) for name, vals in per_section.items()})

@@ -1,0 +1,253 @@
+"""The engine: one loaded base model, streaming generation with cancel, and LoRA adapters swapped in place.
+
+Generation is a plain generator of text pieces; it knows nothing about any UI. One lock serialises generation and
+adapter swaps, so an adapter never changes under an answer in flight.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+from tuitune.config import Settings
+from tuitune.model import adapters as adapter_files
+from tuitune.model.loader import ModelInfo, load
+from tuitune.model.templates import choose_template, fingerprint, fit_messages
+
+
+class EngineError(RuntimeError):
+    """A request the engine refuses; the message is for the user."""
+
+
+@dataclass
+class GenerationStats:
+    prompt_tokens: int = 0
+    new_tokens: int = 0
+    ttft_s: float = 0.0
+    total_s: float = 0.0
+    dropped_turns: int = 0
+    finish: str = ""  # eos | length | cancelled
+
+    @property
+    def tokens_per_s(self) -> float:
+        decode_s = self.total_s - self.ttft_s
+        return (self.new_tokens - 1) / decode_s if self.new_tokens > 1 and decode_s > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "new_tokens": self.new_tokens,
+            "ttft_s": round(self.ttft_s, 4),
+            "tokens_per_s": round(self.tokens_per_s, 2),
+        }
+
+
+@dataclass
+class Generation:
+    """Iterate for text pieces; `stats` is complete once iteration ends."""
+
+    pieces: Iterator[str]
+    stats: GenerationStats = field(default_factory=GenerationStats)
+
+    def __iter__(self) -> Iterator[str]:
+        return self.pieces
+
+    def text(self) -> str:
+        return "".join(self.pieces)
+
+
+class Engine:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.model: Any = None
+        self.tokenizer: Any = None
+        self.info: ModelInfo | None = None
+        self.template_fingerprint = ""
+        self.active_adapter: str | None = None
+        self.loaded_adapters: dict[str, str] = {}  # name -> folder
+        self._lock = threading.RLock()
+
+    # ---- loading -------------------------------------------------------------------------------------------
+    def load(self, progress: Callable[[str], None] = lambda _: None) -> ModelInfo:
+        model, tokenizer, info = load(self.settings.model, self.settings.cache_dir, progress)
+        template = choose_template(tokenizer, self.settings.model.template, self.settings.prompts_dir)
+        with self._lock:
+            self.model, self.tokenizer, self.info = model, tokenizer, info
+            self.template_fingerprint = fingerprint(template)
+        return info
+
+    @property
+    def ready(self) -> bool:
+        return self.model is not None
+
+    def _require(self) -> None:
+        if self.model is None:
+            raise EngineError("the model is not loaded yet")
+
+    # ---- generation ----------------------------------------------------------------------------------------
+    def context_budget(self, max_new_tokens: int) -> int:
+        window = self.settings.generation.context_window or (self.info.context_window if self.info else 2048)
+        return window - max_new_tokens
+
+    def generate(
+        self,
+        messages: list[dict[str, str]],
+        cancel: threading.Event | None = None,
+        max_new_tokens: int | None = None,
+    ) -> Generation:
+        """Fit the conversation to the context window now (errors surface here), then stream lazily."""
+        self._require()
+        budget = max_new_tokens or self.settings.generation.max_new_tokens
+        if not messages or messages[-1]["role"] != "user":
+            raise EngineError("a generation needs a conversation that ends with a user turn")
+        if not messages[-1]["content"].strip():
+            raise EngineError("the prompt is empty")
+        fitted = fit_messages(self.tokenizer, messages, self.context_budget(budget))
+        stats = GenerationStats(prompt_tokens=len(fitted.input_ids), dropped_turns=fitted.dropped_turns)
+        return Generation(self._stream(fitted.input_ids, budget, cancel or threading.Event(), stats), stats)
+
+    def _stream(self, prompt: list[int], budget: int, cancel: threading.Event, stats: GenerationStats):
+        import torch
+        from transformers import DynamicCache
+
+        gen = self.settings.generation
+        processors = self._logits_processors()
+        stop_ids = self._stop_ids()
+        with self._lock, torch.inference_mode(), self._adapter_context():
+            start = time.perf_counter()
+            device = self.model.device
+            ids = torch.tensor([prompt], device=device)
+            cache = DynamicCache()
+            new: list[int] = []
+            emitted = ""
+            stats.finish = "length"
+            logits = self.model(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=1).logits[:, -1, :]
+            while len(new) < budget:
+                if cancel.is_set():
+                    stats.finish = "cancelled"
+                    break
+                if processors:
+                    context = torch.tensor([prompt + new], device=device)
+                    logits = processors(context, logits.float())
+                if gen.temperature > 0:
+                    token = int(torch.multinomial(torch.softmax(logits.float(), dim=-1), 1)[0, 0])
+                else:
+                    token = int(logits.argmax(dim=-1)[0])
+                if not new:
+                    stats.ttft_s = time.perf_counter() - start
+                if token in stop_ids:
+                    stats.finish = "eos"
+                    break
+                new.append(token)
+                text = self.tokenizer.decode(new, skip_special_tokens=True)
+                # A multi-byte character may span tokens: hold back until it is whole.
+                if len(text) > len(emitted) and not text.endswith("\ufffd"):
+                    piece, emitted = text[len(emitted):], text
+                    stats.new_tokens, stats.total_s = len(new), time.perf_counter() - start
+                    yield piece
+                if len(new) >= budget or cancel.is_set():
+                    continue
+                step = torch.tensor([[token]], device=device)
+                logits = self.model(input_ids=step, cache=cache, use_cache=True).logits[:, -1, :]
+            stats.new_tokens, stats.total_s = len(new), time.perf_counter() - start
+            if cancel.is_set():
+                stats.finish = "cancelled"
+
+    def _logits_processors(self):
+        from transformers import (
+            LogitsProcessorList,
+            RepetitionPenaltyLogitsProcessor,
+            TemperatureLogitsWarper,
+            TopPLogitsWarper,
+        )
+
+        gen = self.settings.generation
+        processors = LogitsProcessorList()
+        if gen.repetition_penalty and gen.repetition_penalty != 1.0:
+            processors.append(RepetitionPenaltyLogitsProcessor(gen.repetition_penalty))
+        if gen.temperature > 0:
+            processors.append(TemperatureLogitsWarper(gen.temperature))
+            if gen.top_p < 1.0:
+                processors.append(TopPLogitsWarper(gen.top_p))
+        return processors
+
+    def _stop_ids(self) -> set[int]:
+        ids = {self.tokenizer.eos_token_id}
+        configured = getattr(self.model.generation_config, "eos_token_id", None)
+        ids.update(configured if isinstance(configured, list) else [configured])
+        return {int(i) for i in ids if i is not None}
+
+    def _adapter_context(self):
+        from contextlib import nullcontext
+
+        if self.active_adapter is None and hasattr(self.model, "disable_adapter"):
+            return self.model.disable_adapter()
+        return nullcontext()
+
+    # ---- adapters ------------------------------------------------------------------------------------------
+    def load_adapter(self, name: str, folder: str, activate: bool = True) -> float:
+        """Load (and by default activate) an adapter into the running base; returns the seconds the swap took."""
+        self._require()
+        start = time.perf_counter()
+        with self._lock:
+            check = adapter_files.validate(folder, self.model, self.info.name if self.info else None)
+            if check.metadata.get("template_fingerprint") not in (None, self.template_fingerprint):
+                raise adapter_files.AdapterError(
+                    f"{folder}: trained with another chat template than the one this model chats with"
+                )
+            if name in self.loaded_adapters:
+                self.unload_adapter(name)
+            self._peft_load(name, str(check.path))
+            self.loaded_adapters[name] = str(check.path)
+            if activate:
+                self._activate(name)
+        return time.perf_counter() - start
+
+    def _peft_load(self, name: str, folder: str) -> None:
+        from peft import PeftModel
+
+        previous = self.active_adapter
+        try:
+            if isinstance(self.model, PeftModel):
+                self.model.load_adapter(folder, adapter_name=name, is_trainable=False)
+            else:
+                self.model = PeftModel.from_pretrained(self.model, folder, adapter_name=name, is_trainable=False)
+                self.model.eval()
+        except Exception as exc:
+            if isinstance(self.model, PeftModel) and name in self.model.peft_config:
+                self.model.delete_adapter(name)
+            raise adapter_files.AdapterError(f"{folder}: peft could not load it ({exc})") from None
+        finally:
+            self._activate(previous)
+
+    def activate(self, name: str | None) -> float:
+        """Make `name` the active adapter, or None for the base; returns seconds taken."""
+        start = time.perf_counter()
+        with self._lock:
+            if name is not None and name not in self.loaded_adapters:
+                raise EngineError(f"adapter {name!r} is not loaded")
+            self._activate(name)
+        return time.perf_counter() - start
+
+    def _activate(self, name: str | None) -> None:
+        if name is not None:
+            self.model.set_adapter(name)
+        self.active_adapter = name
+
+    def unload_adapter(self, name: str) -> None:
+        with self._lock:
+            if name not in self.loaded_adapters:
+                return
+            if self.active_adapter == name:
+                self._activate(None)
+            remaining = [other for other in self.loaded_adapters if other != name]
+            if remaining and self.model.active_adapter == name:
+                self.model.set_adapter(remaining[0])
+            if remaining:
+                self.model.delete_adapter(name)
+            else:
+                # peft keeps one adapter at least; unwrap to the bare base instead.
+                self.model = self.model.unload()
+            del self.loaded_adapters[name]
