@@ -1,0 +1,223 @@
+"""Messages and the conversation tree: a regenerated or edited message is a sibling (same parent)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .conversations import Conversations
+from .db import NotFound, utc_now
+from .records import (
+    MESSAGE_STATUSES,
+    ROLES,
+    SOURCES,
+    STAT_FIELDS,
+    Message,
+    check_choice,
+    check_text,
+    message_from_row,
+)
+
+# Every Message read goes through this, so `.adapter` and `.judgement` are always filled the same way.
+MESSAGE_SELECT = """
+    SELECT m.*, a.name AS adapter, j.value AS judgement, j.note AS judgement_note
+    FROM messages m
+    LEFT JOIN adapters a ON a.id = m.adapter_id
+    LEFT JOIN judgements j ON j.id = (SELECT MAX(id) FROM judgements WHERE message_id = m.id)
+"""
+
+_PATH_IDS = """
+    WITH RECURSIVE up(id, parent_id, depth) AS (
+        SELECT id, parent_id, 0 FROM messages WHERE id = ?
+        UNION ALL
+        SELECT m.id, m.parent_id, up.depth + 1 FROM messages m JOIN up ON m.id = up.parent_id
+    )
+"""
+
+
+def _stat_values(stats: Mapping[str, Any] | None) -> dict[str, Any]:
+    if not stats:
+        return {}
+    unknown = set(stats) - set(STAT_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown stats {sorted(unknown)}; known: {list(STAT_FIELDS)}")
+    return dict(stats)
+
+
+class Messages(Conversations):
+    def add_message(
+        self,
+        conversation_id: int,
+        role: str,
+        content: str,
+        parent_id: int | None = None,
+        *,
+        status: str = "complete",
+        adapter_id: int | None = None,
+        source: str = "chat",
+        model: str | None = None,
+        stats: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Add a message and make it the conversation's active leaf."""
+        check_choice(role, ROLES, "role")
+        check_choice(status, MESSAGE_STATUSES, "status")
+        check_choice(source, SOURCES, "source")
+        check_text(content, "content")
+        values = {
+            "conversation_id": conversation_id,
+            "parent_id": parent_id,
+            "role": role,
+            "content": content,
+            "status": status,
+            "adapter_id": adapter_id,
+            "source": source,
+            "model": model,
+            "created_at": utc_now(),
+            **_stat_values(stats),
+        }
+        columns = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        with self.transaction():
+            self.conversation(conversation_id)
+            if parent_id is not None:
+                owner = self._scalar("SELECT conversation_id FROM messages WHERE id = ?", (parent_id,))
+                if owner != conversation_id:
+                    raise ValueError(f"parent {parent_id} is not in conversation {conversation_id}")
+            cursor = self._execute(
+                f"INSERT INTO messages ({columns}) VALUES ({marks})", tuple(values.values())
+            )
+            message_id = int(cursor.lastrowid)  # type: ignore[arg-type]
+            self._execute(
+                "UPDATE conversations SET updated_at = ?, active_leaf_id = ? WHERE id = ?",
+                (values["created_at"], message_id, conversation_id),
+            )
+        return message_id
+
+    def update_message(
+        self,
+        message_id: int,
+        *,
+        content: str | None = None,
+        status: str | None = None,
+        stats: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Called for every streamed chunk, so it is one UPDATE on the primary key and nothing else."""
+        values: dict[str, Any] = _stat_values(stats)
+        if content is not None:
+            check_text(content, "content")
+            values["content"] = content
+        if status is not None:
+            check_choice(status, MESSAGE_STATUSES, "status")
+            values["status"] = status
+        if not values:
+            return
+        assignments = ", ".join(f"{name} = ?" for name in values)
+        with self.transaction():
+            cursor = self._execute(
+                f"UPDATE messages SET {assignments} WHERE id = ?", (*values.values(), message_id)
+            )
+            if cursor.rowcount == 0:
+                raise NotFound(f"no message {message_id}")
+
+    def message(self, message_id: int) -> Message:
+        row = self._row(f"{MESSAGE_SELECT} WHERE m.id = ?", (message_id,))
+        if row is None:
+            raise NotFound(f"no message {message_id}")
+        return message_from_row(row)
+
+    def children(self, conversation_id: int, parent_id: int | None) -> list[Message]:
+        return self._messages(
+            "WHERE m.conversation_id = ? AND m.parent_id IS ? AND m.deleted_at IS NULL ORDER BY m.id",
+            (conversation_id, parent_id),
+        )
+
+    def siblings(self, message_id: int) -> list[Message]:
+        """The alternatives to a message (itself included): same conversation, parent and role."""
+        this = self.message(message_id)
+        return self._messages(
+            "WHERE m.conversation_id = ? AND m.parent_id IS ? AND m.role = ?"
+            " AND (m.deleted_at IS NULL OR m.id = ?) ORDER BY m.id",
+            (this.conversation_id, this.parent_id, this.role, message_id),
+        )
+
+    def path_to(self, message_id: int) -> list[Message]:
+        """Root first, `message_id` last."""
+        path = self._messages(
+            "JOIN up ON up.id = m.id ORDER BY up.depth DESC", (message_id,), prefix=_PATH_IDS
+        )
+        if not path:
+            raise NotFound(f"no message {message_id}")
+        return path
+
+    def newest_leaf(self, message_id: int | None, conversation_id: int | None = None) -> int | None:
+        """Walk down from `message_id` (or from the roots of `conversation_id`) taking the newest live
+        child each step; the UI uses it to show a sibling's whole branch when the user switches to it."""
+        if message_id is None:
+            start = (
+                "SELECT MAX(id) FROM messages"
+                " WHERE conversation_id = ? AND parent_id IS NULL AND deleted_at IS NULL"
+            )
+            params: tuple = (conversation_id,)
+        else:
+            start, params = "SELECT ?", (message_id,)
+        return self._scalar(
+            f"""WITH RECURSIVE down(id) AS (
+                    {start}
+                    UNION ALL
+                    SELECT (SELECT MAX(m.id) FROM messages m
+                            WHERE m.parent_id = down.id AND m.deleted_at IS NULL)
+                    FROM down WHERE down.id IS NOT NULL
+                )
+                SELECT MAX(id) FROM down""",
+            params,
+        )
+
+    def branch(self, conversation_id: int) -> list[Message]:
+        """The visible branch, root to active leaf; without a usable active leaf, the newest answers."""
+        with self._lock:
+            leaf = self.conversation(conversation_id).active_leaf_id
+            if leaf is not None:
+                row = self._row("SELECT conversation_id, deleted_at FROM messages WHERE id = ?", (leaf,))
+                if row is None or row["conversation_id"] != conversation_id or row["deleted_at"]:
+                    leaf = None
+            if leaf is None:
+                leaf = self.newest_leaf(None, conversation_id)
+            return [] if leaf is None else self.path_to(leaf)
+
+    def mark_streaming_stopped(self) -> int:
+        """Answers a killed process left half-written become 'stopped'; returns how many."""
+        with self.transaction():
+            return self._execute(
+                "UPDATE messages SET status = 'stopped' WHERE status = 'streaming'"
+            ).rowcount
+
+    def set_excluded(self, message_id: int, excluded: bool) -> None:
+        with self.transaction():
+            cursor = self._execute(
+                "UPDATE messages SET excluded = ? WHERE id = ?", (int(bool(excluded)), message_id)
+            )
+            if cursor.rowcount == 0:
+                raise NotFound(f"no message {message_id}")
+
+    def delete_message(self, message_id: int) -> None:
+        """Soft-delete a message and everything below it; the view moves to the newest survivor."""
+        with self.transaction():
+            this = self.message(message_id)
+            self._execute(
+                """WITH RECURSIVE below(id) AS (
+                       SELECT ? UNION ALL SELECT m.id FROM messages m JOIN below ON m.parent_id = below.id
+                   )
+                   UPDATE messages SET deleted_at = ?
+                   WHERE id IN (SELECT id FROM below) AND deleted_at IS NULL""",
+                (message_id, utc_now()),
+            )
+            leaf = self.conversation(this.conversation_id).active_leaf_id
+            if leaf is not None and self._scalar("SELECT deleted_at FROM messages WHERE id = ?", (leaf,)):
+                new_leaf = self.newest_leaf(this.parent_id, this.conversation_id)
+                self._execute(
+                    "UPDATE conversations SET active_leaf_id = ? WHERE id = ?",
+                    (new_leaf, this.conversation_id),
+                )
+
+    def _messages(self, where: str, params: tuple, *, prefix: str = "") -> list[Message]:
+        return [message_from_row(row) for row in self._rows(f"{prefix}{MESSAGE_SELECT} {where}", params)]

@@ -1,0 +1,132 @@
+"""The schema, as named migrations. Append new ones at the end; never edit or reorder one that has shipped,
+since every store on disk records by name which of them it has applied."""
+
+from __future__ import annotations
+
+import sqlite_utils
+from sqlite_utils import Migrations
+
+MIGRATIONS = Migrations("tuitune")
+
+
+@MIGRATIONS(name="0001_initial")
+def _initial(db: sqlite_utils.Database) -> None:
+    # Enumerations other than role and judgement value are checked in Python, not with CHECK: widening a
+    # CHECK means rebuilding the table, and new statuses or sources are the likeliest schema change.
+    db.executescript(
+        """
+        CREATE TABLE conversations (
+            id INTEGER PRIMARY KEY,
+            title TEXT NOT NULL,
+            system_prompt TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            active_leaf_id INTEGER REFERENCES messages(id),
+            deleted_at TEXT
+        );
+        CREATE INDEX conversations_by_update ON conversations(updated_at);
+
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            status TEXT NOT NULL,
+            method TEXT NOT NULL,
+            reason TEXT,
+            params TEXT NOT NULL DEFAULT '{}',
+            example_ids TEXT NOT NULL DEFAULT '[]',
+            base_model TEXT NOT NULL,
+            template_fingerprint TEXT,
+            created_at TEXT NOT NULL,
+            started_at TEXT,
+            finished_at TEXT,
+            pid INTEGER,
+            error TEXT,
+            log_path TEXT,
+            run_dir TEXT,
+            metrics TEXT NOT NULL DEFAULT '{}',
+            adapter_id INTEGER REFERENCES adapters(id)
+        );
+        CREATE INDEX runs_by_status ON runs(status);
+
+        CREATE TABLE adapters (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            path TEXT NOT NULL,
+            base_model TEXT NOT NULL,
+            method TEXT,
+            run_id INTEGER REFERENCES runs(id),
+            parent_id INTEGER REFERENCES adapters(id),
+            metrics TEXT NOT NULL DEFAULT '{}',
+            template_fingerprint TEXT,
+            example_counts TEXT,
+            created_at TEXT NOT NULL,
+            deleted_at TEXT
+        );
+        -- Unique among live adapters only, so a deleted name can be trained again.
+        CREATE UNIQUE INDEX adapters_live_name ON adapters(name) WHERE deleted_at IS NULL;
+
+        CREATE TABLE messages (
+            id INTEGER PRIMARY KEY,
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+            parent_id INTEGER REFERENCES messages(id),
+            role TEXT NOT NULL CHECK (role IN ('user', 'assistant', 'system')),
+            content TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'complete',
+            adapter_id INTEGER REFERENCES adapters(id),
+            source TEXT NOT NULL DEFAULT 'chat',
+            model TEXT,
+            prompt_tokens INTEGER,
+            new_tokens INTEGER,
+            ttft_s REAL,
+            tokens_per_s REAL,
+            created_at TEXT NOT NULL,
+            excluded INTEGER NOT NULL DEFAULT 0 CHECK (excluded IN (0, 1)),
+            deleted_at TEXT
+        );
+        CREATE INDEX messages_by_parent ON messages(conversation_id, parent_id);
+        CREATE INDEX messages_by_parent_id ON messages(parent_id);
+        CREATE INDEX messages_by_adapter ON messages(adapter_id);
+        -- Tiny: only rows a killed process left mid-answer, which app start looks for.
+        CREATE INDEX messages_streaming ON messages(status) WHERE status = 'streaming';
+
+        CREATE TABLE judgements (
+            id INTEGER PRIMARY KEY,
+            message_id INTEGER NOT NULL REFERENCES messages(id),
+            value TEXT CHECK (value IN ('good', 'bad')),
+            note TEXT,
+            created_at TEXT NOT NULL
+        );
+        -- The current judgement is the newest row per message: (message_id, id) finds it in one probe.
+        CREATE INDEX judgements_by_message ON judgements(message_id, id);
+
+        CREATE TABLE settings (
+            key TEXT PRIMARY KEY,
+            value TEXT
+        );
+        """
+    )
+
+
+def schema_version(db: sqlite_utils.Database) -> int:
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(db: sqlite_utils.Database) -> int:
+    """Apply pending migrations and return the schema version (the number applied)."""
+    # The read-only check first: reopening an up-to-date store must not wait on another writer's lock.
+    if not MIGRATIONS.pending(db):
+        return schema_version(db)
+    conn = db.conn
+    # Under the write lock `apply` re-reads what is applied, so when two processes open a fresh home at
+    # once the second finds nothing left to do; each migration nests inside as a savepoint.
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        MIGRATIONS.apply(db)
+        version = len(MIGRATIONS.applied(db))
+        # user_version mirrors the count so that `sqlite3 tuitune.db 'PRAGMA user_version'` tells it too.
+        db.execute(f"PRAGMA user_version = {version:d}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return version
