@@ -1,3 +1,48 @@
-"""Filled in by its own change."""
+"""`tuitune import` and `tuitune export`: judged conversations in and out, in tuitune's and trl's formats."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+import click
+
+from tuitune.cli.context import CliContext, run_guarded
+
+EXPORT_FORMATS = ("sft", "dpo", "kto", "conversations")
+
+
+@click.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="check the files and count what would be imported; write nothing")
+@click.pass_obj
+def import_(ctx: CliContext, files: tuple[str, ...], dry_run: bool) -> None:
+    """Import judged conversations from JSONL (or .parquet) FILES, all or nothing.
+
+    Reads tuitune's conversation format, trl's SFT (messages, prompt/completion, text), DPO
+    (prompt/chosen/rejected) and KTO (prompt/completion/label) rows, and OpenAI-style messages.
+    """
+    from tuitune.exchange import import_files
+    from tuitune.exchange.formats import DESCRIPTIONS
+
+    report = run_guarded(lambda: import_files(ctx.store, files, dry_run=dry_run))
+    for path, fmt in report.formats.items():
+        click.echo(f"{click.format_filename(path)}: {DESCRIPTIONS[fmt]}", err=True)
+    click.echo(("would have " if dry_run else "") + report.summary())
+
+
+@click.command()
+@click.option(
+    "--format", "fmt", type=click.Choice(EXPORT_FORMATS), required=True,
+    help="trl rows for a trainer (sft, dpo, kto) or every conversation, losslessly (conversations)",
+)
+@click.option("--out", type=click.Path(dir_okay=False), help="the file to write (.jsonl, or .parquet); default stdout")
+@click.pass_obj
+def export(ctx: CliContext, fmt: str, out: str | None) -> None:
+    """Export judgements as training rows, or the whole store as conversations."""
+    from tuitune.exchange import export as write_export
+
+    count = run_guarded(lambda: write_export(ctx.store, ctx.settings, fmt, out))
+    if out is not None:
+        what = "conversations" if fmt == "conversations" else f"{fmt.upper()} rows"
+        click.echo(f"wrote {count} {what} to {click.format_filename(out)}", err=True)
+
+
+COMMANDS = [import_, export]

@@ -1,0 +1,146 @@
+"""`tuitune export`: the store as trl-ready SFT, DPO or KTO rows, or losslessly as conversation trees.
+
+The sft/dpo/kto rows are the very rows training builds (tuitune.training.data), minus the bookkeeping column, so
+an exported file trains in trl's trainers unchanged. `conversations` writes tuitune's own tree format with every
+field the store keeps for a live conversation; importing it into an empty home gives back the same export.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from tuitune.config import Settings
+from tuitune.exchange.formats import TUITUNE_FORMAT
+from tuitune.store import Store
+from tuitune.store.exchange import ConversationTree
+from tuitune.store.records import STAT_FIELDS
+
+EXPORT_FORMATS = ("sft", "dpo", "kto", "conversations")
+# Valid JSON may carry these raw; escaped, a file is safe to `cat` to a terminal and still loads the same text.
+_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def rows(store: Store, settings: Settings, fmt: str) -> list[dict[str, Any]]:
+    """The records of one export format, in order."""
+    if fmt == "conversations":
+        return [conversation_record(tree) for tree in store.conversation_trees()]
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"export format must be one of {', '.join(EXPORT_FORMATS)}, not {fmt!r}")
+    from tuitune.training.data import ROW_BUILDERS
+
+    return [{k: v for k, v in row.items() if k != "message_ids"} for row in ROW_BUILDERS[fmt](store, settings)]
+
+
+def export(store: Store, settings: Settings, fmt: str, out: Path | str | None = None) -> int:
+    """Write the export as JSON lines (to stdout when `out` is None) or Parquet (`out` ends in .parquet);
+    a file is written whole or not at all. Returns the number of records."""
+    records = rows(store, settings, fmt)
+    if out is None:
+        write_jsonl(records, sys.stdout)
+        sys.stdout.flush()
+        return len(records)
+    out = Path(out)
+    parquet = out.suffix.lower() == ".parquet"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        if parquet:
+            os.close(handle)
+            _write_parquet(records, Path(temp))
+        else:
+            with open(handle, "w", encoding="utf-8", newline="\n") as stream:
+                write_jsonl(records, stream)
+        os.replace(temp, out)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return len(records)
+
+
+def write_jsonl(records: list[dict[str, Any]], stream: IO[str]) -> None:
+    for record in records:
+        stream.write(dumps(record) + "\n")
+
+
+def dumps(record: dict[str, Any]) -> str:
+    text = json.dumps(record, ensure_ascii=False)
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def _write_parquet(records: list[dict[str, Any]], path: Path) -> None:
+    if not records:
+        raise ValueError("nothing to export: a Parquet file needs at least one row")
+    from datasets import Dataset
+
+    try:
+        Dataset.from_list(records).to_parquet(str(path))
+    except UnicodeEncodeError as exc:
+        # Arrow strings are UTF-8, which has no form for a lone surrogate; JSON lines escape it.
+        raise ValueError(
+            f"Parquet cannot hold this text (a lone surrogate, {exc.object[exc.start]!r}); export to .jsonl instead"
+        ) from None
+
+
+# ---- the lossless tree format ------------------------------------------------------------------------------
+def conversation_record(tree: ConversationTree) -> dict[str, Any]:
+    """One conversation as tuitune's tree format; ids are local, numbered from 1 in the order written."""
+    local = {m.id: number for number, m in enumerate(tree.messages, 1)}
+    conversation = tree.conversation
+    return {
+        "format": TUITUNE_FORMAT,
+        "title": conversation.title,
+        "system_prompt": conversation.system_prompt,
+        "created_at": conversation.created_at,
+        "updated_at": conversation.updated_at,
+        "active_leaf": local.get(_visible_leaf(tree)),
+        "messages": [
+            {
+                "id": local[m.id],
+                "parent": local.get(m.parent_id),
+                "role": m.role,
+                "content": m.content,
+                "judgement": m.judgement,
+                "judgements": [
+                    {"value": value, "note": note, "time": time} for value, note, time in tree.judgements.get(m.id, [])
+                ],
+                "source": m.source,
+                "status": m.status,
+                "adapter": m.adapter,
+                "model": m.model,
+                "stats": {name: getattr(m, name) for name in STAT_FIELDS},
+                "excluded": m.excluded,
+                "created_at": m.created_at,
+            }
+            for m in tree.messages
+        ],
+    }
+
+
+def _visible_leaf(tree: ConversationTree) -> int | None:
+    """The branch the user sees: the active leaf, or without a live one the newest answers all the way down,
+    as the store's `branch` picks it. Written out explicitly so that an import shows the same branch."""
+    live = {m.id for m in tree.messages}
+    leaf = tree.conversation.active_leaf_id
+    if leaf in live:
+        return leaf
+    children: dict[int | None, list[int]] = {}
+    for m in tree.messages:
+        children.setdefault(m.parent_id, []).append(m.id)
+    leaf = None
+    for step in _descend(children):
+        leaf = step
+    return leaf
+
+
+def _descend(children: dict[int | None, list[int]]) -> Iterator[int]:
+    here = max(children.get(None, []), default=None)
+    while here is not None:
+        yield here
+        here = max(children.get(here, []), default=None)
