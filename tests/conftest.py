@@ -66,3 +66,6 @@ def clean_engine(engine):
         engine.unload_adapter(name)
     engine.activate(None)
     engine.settings.generation = GenerationSettings()
+
+
+from adapter_fixtures import make_adapter  # noqa: E402,F401  (a session fixture shared by model and CLI tests)

@@ -68,7 +68,9 @@ class CliContext:
             from tuitune.model import Engine
 
             engine = Engine(self.settings)
-            engine.load(progress=(lambda _: None) if quiet else (lambda msg: click.echo(msg, err=True)))
+            info = engine.load(progress=(lambda _: None) if quiet else (lambda msg: click.echo(msg, err=True)))
+            if not quiet:
+                click.echo(f"ready: {info.name}, {info.quant} on {info.device}, {info.footprint_mb:.0f} MB", err=True)
             self._engine = engine
         return self._engine
 

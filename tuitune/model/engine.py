@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterator
 from tuitune.config import Settings
 from tuitune.model import adapters as adapter_files
 from tuitune.model.loader import ModelInfo, load
+from tuitune.model.packing import weights_stay_packed
 from tuitune.model.templates import choose_template, fingerprint, fit_messages
 
 
@@ -210,11 +211,12 @@ class Engine:
 
         previous = self.active_adapter
         try:
-            if isinstance(self.model, PeftModel):
-                self.model.load_adapter(folder, adapter_name=name, is_trainable=False)
-            else:
-                self.model = PeftModel.from_pretrained(self.model, folder, adapter_name=name, is_trainable=False)
-                self.model.eval()
+            with weights_stay_packed():
+                if isinstance(self.model, PeftModel):
+                    self.model.load_adapter(folder, adapter_name=name, is_trainable=False)
+                else:
+                    self.model = PeftModel.from_pretrained(self.model, folder, adapter_name=name, is_trainable=False)
+                    self.model.eval()
         except Exception as exc:
             if isinstance(self.model, PeftModel) and name in self.model.peft_config:
                 self.model.delete_adapter(name)

@@ -1,0 +1,45 @@
+"""Shared bench plumbing: arguments, a temporary home, an engine, readable figures then one JSON line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--model", default="embedded", help="model spec: embedded, a folder, a .gguf file or a hub id")
+    p.add_argument("--quant", default="4bit", choices=["4bit", "8bit", "none"])
+    p.add_argument("--home", help="state folder (default: a temporary one)")
+    p.add_argument("--cache", help="converted-model cache (default: <home>/models)")
+    return p
+
+
+def make_engine(args):
+    from tuitune.config import load_settings
+    from tuitune.model import Engine
+
+    home = args.home or tempfile.mkdtemp(prefix="tuitune-bench-")
+    overrides = {"model.spec": args.model, "model.quant": args.quant, "model.cache_dir": args.cache}
+    engine = Engine(load_settings(home, overrides))
+    engine.load()
+    return engine
+
+
+def machine() -> str:
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {gpu}, torch {torch.__version__}"
+
+
+def report(figures: dict) -> None:
+    print(json.dumps(figures))

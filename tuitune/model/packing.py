@@ -1,0 +1,38 @@
+"""Keep bitsandbytes' CPU-packed 4-bit weights packed while peft loads an adapter.
+
+On CPUs with AVX512-BF16, bitsandbytes repacks a 4-bit layer at its first eval-mode forward (about 50x faster
+decoding here). `state_dict()` unpacks it again, and peft calls `state_dict()` on every adapter load only to read
+key names. The next forward then repacks, which is slow (the first answer after a swap pays it) and not lossless:
+the base model's logits drifted by ~0.2 after one load. peft needs the keys, not unpacked base weights, so during a
+load the 4-bit layers report their weights as stored.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from typing import Iterator
+
+_lock = threading.Lock()
+
+
+@contextmanager
+def weights_stay_packed() -> Iterator[None]:
+    import torch
+    from bitsandbytes.nn import Linear4bit
+
+    original = Linear4bit._save_to_state_dict
+
+    def as_stored(self, destination, prefix, keep_vars):
+        state = getattr(self.weight, "quant_state", None)
+        if state is not None and getattr(state, "packing_format_for_cpu", False):
+            torch.nn.Module._save_to_state_dict(self, destination, prefix, keep_vars)
+        else:
+            original(self, destination, prefix, keep_vars)
+
+    with _lock:
+        Linear4bit._save_to_state_dict = as_stored
+        try:
+            yield
+        finally:
+            Linear4bit._save_to_state_dict = original
