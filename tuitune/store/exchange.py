@@ -16,7 +16,6 @@ import sqlite_utils
 
 from .db import utc_now
 from .judgements import Judgements
-from .migrations import MIGRATIONS
 from .records import (
     JUDGEMENTS,
     MESSAGE_STATUSES,
@@ -31,22 +30,6 @@ from .records import (
     message_from_row,
 )
 from .messages import MESSAGE_SELECT
-
-
-@MIGRATIONS(name="0002_imports")
-def _imports(db: sqlite_utils.Database) -> None:
-    db.executescript(
-        """
-        CREATE TABLE imports (
-            id INTEGER PRIMARY KEY,
-            key TEXT NOT NULL,
-            conversation_id INTEGER NOT NULL REFERENCES conversations(id),
-            source TEXT,
-            created_at TEXT NOT NULL
-        );
-        CREATE INDEX imports_by_key ON imports(key);
-        """
-    )
 
 
 @dataclass(frozen=True)

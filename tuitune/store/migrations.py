@@ -106,6 +106,23 @@ def _initial(db: sqlite_utils.Database) -> None:
     )
 
 
+# Import dedup keys: one row per imported conversation, so importing the same file twice adds nothing.
+@MIGRATIONS(name="0002_imports")
+def _imports(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE imports (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL,
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+            source TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX imports_by_key ON imports(key);
+        """
+    )
+
+
 def schema_version(db: sqlite_utils.Database) -> int:
     return int(db.execute("PRAGMA user_version").fetchone()[0])
 
