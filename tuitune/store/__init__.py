@@ -1,14 +1,21 @@
 """The SQLite preference store: the only part of tuitune that writes SQL."""
 
+from .ab import AdapterRating, Comparison
+from .curate import BASE, CurateCounts, CurateRow
 from .db import NotFound
 from .records import Adapter, Conversation, Message, Run
 from .runs import DEAD_TRAINER
 from .store import Store
 
 __all__ = [
+    "BASE",
     "DEAD_TRAINER",
     "Adapter",
+    "AdapterRating",
+    "Comparison",
     "Conversation",
+    "CurateCounts",
+    "CurateRow",
     "Message",
     "NotFound",
     "Run",

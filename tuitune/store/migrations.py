@@ -123,6 +123,73 @@ def _imports(db: sqlite_utils.Database) -> None:
     )
 
 
+# The curate screen: full-text search over every message's text, and which answers a run trained on.
+# The FTS index reads its text from `messages` (external content, no second copy) and triggers keep it in step
+# whatever writes the rows. The update trigger fires only when `content` is assigned, so flagging, soft-deleting
+# and restoring do not reindex. Search matches words as prefixes while the user types; the 2- and 3-letter prefix
+# indexes (about as big again as the index) make a short prefix that matches half the store 10x quicker. Content holding lone surrogates is a BLOB (see db.to_sql); FTS5 reads a BLOB's
+# bytes as its text, the same bytes at insert and at delete, so such a row stays findable by its other words.
+# `run_examples` unpacks runs.example_ids so "has a run used this answer" is one index probe.
+@MIGRATIONS(name="0003_curate")
+def _curate(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE VIRTUAL TABLE messages_fts USING fts5(
+            content, content='messages', content_rowid='id', tokenize='unicode61 remove_diacritics 2',
+            prefix='2 3'
+        );
+        INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
+        CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+            INSERT INTO messages_fts (rowid, content) VALUES (new.id, new.content);
+        END;
+        CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+            INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
+        END;
+        CREATE TRIGGER messages_fts_update AFTER UPDATE OF content ON messages BEGIN
+            INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
+            INSERT INTO messages_fts (rowid, content) VALUES (new.id, new.content);
+        END;
+
+        CREATE TABLE run_examples (
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            message_id INTEGER NOT NULL,
+            PRIMARY KEY (message_id, run_id)
+        ) WITHOUT ROWID;
+        INSERT OR IGNORE INTO run_examples (run_id, message_id)
+            SELECT runs.id, CAST(e.value AS INTEGER) FROM runs, json_each(runs.example_ids) e;
+        CREATE TRIGGER run_examples_insert AFTER INSERT ON runs BEGIN
+            INSERT OR IGNORE INTO run_examples (run_id, message_id)
+                SELECT new.id, CAST(value AS INTEGER) FROM json_each(new.example_ids);
+        END;
+        CREATE TRIGGER run_examples_update AFTER UPDATE OF example_ids ON runs BEGIN
+            DELETE FROM run_examples WHERE run_id = old.id;
+            INSERT OR IGNORE INTO run_examples (run_id, message_id)
+                SELECT new.id, CAST(value AS INTEGER) FROM json_each(new.example_ids);
+        END;
+        """
+    )
+
+
+# Blind A/B picks, in the order made: each adapter's wins, losses and Elo rating are computed from these.
+# a_adapter / b_adapter copy the answers' adapter ids (NULL: the base model) so a rating survives a deleted answer.
+@MIGRATIONS(name="0004_comparisons")
+def _comparisons(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE comparisons (
+            id INTEGER PRIMARY KEY,
+            user_message_id INTEGER NOT NULL REFERENCES messages(id),
+            a_message_id INTEGER NOT NULL REFERENCES messages(id),
+            b_message_id INTEGER NOT NULL REFERENCES messages(id),
+            a_adapter INTEGER REFERENCES adapters(id),
+            b_adapter INTEGER REFERENCES adapters(id),
+            winner TEXT NOT NULL CHECK (winner IN ('a', 'b', 'tie', 'both_bad')),
+            created_at TEXT NOT NULL
+        );
+        """
+    )
+
+
 def schema_version(db: sqlite_utils.Database) -> int:
     return int(db.execute("PRAGMA user_version").fetchone()[0])
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from types import TracebackType
 
+from .ab import Comparisons
+from .curate import Curate
 from .db import connect
 from .exchange import Exchange
 from .judgements import Judgements
@@ -12,7 +14,7 @@ from .migrations import migrate
 from .runs import Runs
 
 
-class Store(Exchange, Judgements, Runs):
+class Store(Exchange, Curate, Comparisons, Judgements, Runs):
     """Conversations, messages, judgements, adapters, runs and settings in one SQLite file.
 
     Open it with `Store.open(path)`; the methods are grouped by table in the modules this class joins.
