@@ -1,3 +1,126 @@
-"""Filled in by its own change."""
+"""`tuitune train` (start a run and follow it with a progress bar) and `tuitune runs` (what ran, how it went)."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+
+import click
+
+from tuitune.cli.context import CliContext, UserError, run_guarded
+from tuitune.textsafe import one_line
+
+
+@click.command()
+@click.option("--method", type=click.Choice(["auto", "sft", "dpo", "kto"]), default=None,
+              help="what to train (default: train.method, normally auto: what the judgements support)")
+@click.option("--epochs", type=click.FloatRange(min=0, min_open=True), help="passes over the data")
+@click.option("--max-steps", type=int, help="stop after this many steps (-1: epochs decide)")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="learning rate")
+@click.option("--detach", is_flag=True, help="start the run and return; `tuitune runs` shows how it goes")
+@click.pass_obj
+def train(ctx: CliContext, method: str | None, epochs: float | None, max_steps: int | None, lr: float | None,
+          detach: bool) -> None:
+    """Train a LoRA adapter on your judgements; prints the new adapter's name last."""
+    overrides = {"epochs": epochs, "max_steps": max_steps, "lr": lr}
+    ok = run_guarded(lambda: _train(ctx, method or ctx.settings.train.method, overrides, detach))
+    sys.exit(0 if ok else 1)
+
+
+def _train(ctx: CliContext, method: str, overrides: dict, detach: bool) -> bool:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from tuitune.training import NothingToTrain, start_run
+
+    console = Console(stderr=True)
+    try:
+        handle = start_run(ctx.settings, ctx.store, method, overrides,
+                           parent_adapter=ctx.store.get_setting("active_adapter") or None)
+    except NothingToTrain as exc:
+        raise UserError(str(exc)) from None
+    except RuntimeError as exc:
+        raise UserError(str(exc)) from None
+    console.print(f"run {handle.run_id}: {handle.reason}")
+    console.print(f"log: {handle.log_path}")
+    if detach:
+        console.print(f"training in the background (pid {handle.process.pid if handle.process else '?'})")
+        return True
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+               TextColumn("{task.fields[info]}"), TimeRemainingColumn())
+    last: dict = {}
+    try:
+        with Progress(*columns, console=console, transient=False) as progress:
+            task = progress.add_task("loading", total=None, info="")
+            for last in handle.events():
+                kind = last["event"]
+                if kind == "phase":
+                    progress.update(task, description=last["name"], total=last.get("total") or None)
+                elif kind == "progress":
+                    progress.update(task, completed=last["step"], total=last["total"], info=(
+                        f"loss {last['loss']:.3f}  {last['tokens_per_s']:.0f} tok/s  {last['memory_mb']:.0f} MB"
+                    ))
+    except KeyboardInterrupt:
+        console.print("cancelling…")
+        handle.cancel()
+        last = handle.wait()
+    if last.get("event") == "done":
+        metrics = last.get("metrics", {})
+        console.print(f"done: loss {metrics.get('train_loss')}, {metrics.get('steps')} steps, "
+                      f"{metrics.get('train_s')} s")
+        click.echo(last["adapter_name"])
+        return True
+    if last.get("event") == "cancelled":
+        console.print("cancelled: no adapter was saved")
+        return False
+    console.print(f"[red]failed:[/red] {last.get('message', 'unknown error')}")
+    if last.get("suggestion"):
+        console.print(last["suggestion"])
+    return False
+
+
+@click.command()
+@click.option("--limit", type=click.IntRange(1), default=20, show_default=True, help="newest runs to show")
+@click.pass_obj
+def runs(ctx: CliContext, limit: int) -> None:
+    """List training runs: status, method, examples, loss, duration."""
+    run_guarded(lambda: _runs(ctx, limit))
+
+
+def _runs(ctx: CliContext, limit: int) -> None:
+    from tuitune.training import reap_dead_runs
+
+    store = ctx.store
+    reap_dead_runs(store)
+    rows = store.runs()[:limit]
+    if not rows:
+        click.echo("no runs yet: `tuitune train` starts one")
+        return
+    click.echo(f"{'id':>4} {'status':<10}{'method':<7}{'examples':>9} {'loss':>7} {'duration':>9}  adapter / error")
+    for run in rows:
+        loss = (run.metrics or {}).get("train_loss")
+        detail = ""
+        if run.adapter_id:
+            detail = store.adapter_by_id(run.adapter_id).name
+        elif run.error:
+            detail = run.error
+        click.echo(
+            f"{run.id:>4} {run.status:<10}{run.method:<7}{len(run.example_ids):>9} "
+            f"{'-' if loss is None else f'{loss:.3f}':>7} {_duration(run.started_at, run.finished_at):>9}  "
+            f"{one_line(detail, 60)}"
+        )
+
+
+def _duration(start: str | None, end: str | None) -> str:
+    if not start:
+        return "-"
+    try:
+        begin = datetime.fromisoformat(start)
+        finish = datetime.fromisoformat(end) if end else datetime.now(begin.tzinfo)
+    except ValueError:
+        return "-"
+    seconds = int((finish - begin).total_seconds())
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+COMMANDS = [train, runs]

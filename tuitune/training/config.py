@@ -1,0 +1,79 @@
+"""What one training run needs, saved as run.json in its folder so the trainer process (and a reader later) sees
+exactly what the parent decided: settings, method, rows, names. Plain JSON, no torch."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tuitune.config import Settings, load_settings
+
+CONFIG_FILE = "run.json"
+ROWS_FILE = "data.jsonl"
+EVENTS_FILE = "events.jsonl"
+LOG_FILE = "train.log"
+# Only tests set this: the trainer raises at that step, to prove a crash mid-run is reported.
+FAIL_AT_STEP_ENV = "TUITUNE_TEST_FAIL_AT_STEP"
+
+
+@dataclass
+class RunConfig:
+    run_id: int = field(metadata={"help": "the run's row in the store"})
+    run_dir: str = field(metadata={"help": "the run's folder: config, rows, events, log"})
+    method: str = field(metadata={"help": "sft, dpo or kto"})
+    reason: str = field(default="", metadata={"help": "why this method, in one line"})
+    adapter_name: str = field(default="", metadata={"help": "the name the adapter is registered under"})
+    parent_adapter_id: int | None = field(default=None, metadata={"help": "the adapter active when it started"})
+    base_model: str = field(default="", metadata={"help": "the base model's name, as the engine records it"})
+    template_fingerprint: str = field(default="", metadata={"help": "the chat template the engine uses"})
+    example_ids: list[int] = field(default_factory=list, metadata={"help": "answer ids the rows came from"})
+    counts: dict[str, int] = field(default_factory=dict, metadata={"help": "good, bad, pairs, rows, holdout"})
+    settings: dict[str, Any] = field(default_factory=dict, metadata={"help": "every setting, as dotted keys"})
+
+    def __post_init__(self) -> None:
+        if self.method not in ("sft", "dpo", "kto"):
+            raise ValueError(f"a run's method is sft, dpo or kto, not {self.method!r}")
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.run_dir)
+
+    def load_settings(self) -> Settings:
+        home = self.settings.get("home")
+        overrides = {k: v for k, v in self.settings.items() if k != "home"}
+        return load_settings(home, overrides)
+
+    def save(self) -> Path:
+        path = self.folder / CONFIG_FILE
+        path.write_text(json.dumps(dataclasses.asdict(self), indent=2, ensure_ascii=False), encoding="utf-8")
+        return path
+
+    @classmethod
+    def read(cls, run_dir: str | Path) -> "RunConfig":
+        data = json.loads((Path(run_dir) / CONFIG_FILE).read_text(encoding="utf-8"))
+        return cls(**data)
+
+
+def flat_settings(settings: Settings) -> dict[str, Any]:
+    """Settings as dotted keys that `load_settings(overrides=...)` takes back unchanged."""
+    flat: dict[str, Any] = {"home": str(settings.home)}
+    for section, values in settings.to_dict().items():
+        if isinstance(values, dict):
+            flat.update({f"{section}.{key}": value for key, value in values.items()})
+    return flat
+
+
+def write_rows(run_dir: Path, rows: list[dict[str, Any]]) -> Path:
+    path = run_dir / ROWS_FILE
+    with path.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return path
+
+
+def read_rows(run_dir: Path) -> list[dict[str, Any]]:
+    with (run_dir / ROWS_FILE).open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]

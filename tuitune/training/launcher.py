@@ -1,0 +1,265 @@
+"""The parent side of a training run: plan it, start the trainer in its own session, follow its events, cancel it.
+
+The trainer writes its JSON-lines events to `events.jsonl` in the run folder (its stdout), so any process can
+follow a run from the file: the one that started it, or a TUI reopened after the first quit (`attach`). Nothing
+here imports torch or Textual.
+
+    handle = start_run(settings, store)           # plans the data, creates the run, spawns the trainer
+    for event in handle.events():                 # start, phase, progress..., then done | error | cancelled
+        ...
+    handle.cancel()                               # SIGTERM to the trainer's process group
+    handle = attach(settings, store, run_id)      # a later process follows the same run
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from tuitune.config import Settings, load_settings
+from tuitune.store import Store
+from tuitune.training import data
+from tuitune.training.config import EVENTS_FILE, LOG_FILE, RunConfig, flat_settings, write_rows
+from tuitune.training.runs import TERMINAL, pid_alive, reap_dead_runs, settle
+
+# Flags and the TUI dialog change these; anything else goes through settings.
+OVERRIDABLE = {"epochs": "train.epochs", "max_steps": "train.max_steps", "lr": "train.lr",
+               "batch_size": "train.batch_size", "beta": "train.beta", "r": "lora.r", "targets": "lora.targets"}
+
+
+def trainer_command(settings: Settings, run_dir: str | Path) -> list[str]:
+    """The exact argv that runs the trainer; `train.launcher` (e.g. `accelerate launch --multi_gpu
+    --num_processes 8`) is put in front of the module, which runs then under that launcher instead of python."""
+    module = ["-m", "tuitune.training", "--run-dir", str(run_dir)]
+    if not settings.train.launcher.strip():
+        return [sys.executable, *module]
+    return [*shlex.split(settings.train.launcher), *module]
+
+
+@dataclass
+class RunHandle:
+    """One run, followed through its folder; `process` is set only in the process that started it."""
+
+    run_id: int
+    run_dir: Path
+    store: Store
+    method: str = ""
+    reason: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
+    adapter_name: str = ""
+    holdout: list[list[dict[str, str]]] = field(default_factory=list)
+    process: subprocess.Popen | None = None
+
+    @property
+    def events_path(self) -> Path:
+        return self.run_dir / EVENTS_FILE
+
+    @property
+    def log_path(self) -> Path:
+        return self.run_dir / LOG_FILE
+
+    def alive(self) -> bool:
+        if self.process is not None:
+            return self.process.poll() is None
+        return pid_alive(self.store.run(self.run_id).pid)
+
+    def events(self, poll_s: float = 0.2, stop: threading.Event | None = None) -> Iterator[dict[str, Any]]:
+        """Every event from the first, then live ones until the terminal one (done, error or cancelled).
+        A trainer that dies without a word yields a made-up error, and the store says failed. `stop` ends the
+        iteration early (the watcher leaves; the run goes on)."""
+        offset, pending = 0, b""
+        while True:
+            alive = self.alive()  # before reading, so nothing written before it died is missed
+            chunk = b""
+            if self.events_path.exists():
+                with self.events_path.open("rb") as handle:
+                    handle.seek(offset)
+                    chunk = handle.read()
+                offset += len(chunk)
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                event = _parse(line)
+                if event is None:
+                    continue
+                if event["event"] in TERMINAL:
+                    settle(self.store, self.run_id, event)
+                yield event
+                if event["event"] in TERMINAL:
+                    return
+            if not alive:
+                yield self._died()
+                return
+            if stop is not None and stop.is_set():
+                return
+            if stop is not None:
+                stop.wait(poll_s)
+            else:
+                time.sleep(poll_s)
+
+    def wait(self, poll_s: float = 0.2) -> dict[str, Any]:
+        """Follow to the end; the terminal event."""
+        last: dict[str, Any] = {}
+        for last in self.events(poll_s):
+            pass
+        return last
+
+    def cancel(self) -> None:
+        """SIGTERM to the trainer's whole process group (a launcher and its workers alike); it stops within a
+        step or two, saves nothing and marks the run cancelled."""
+        pid = self.process.pid if self.process is not None else self.store.run(self.run_id).pid
+        if not pid or not self.alive():
+            return
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGTERM)
+
+    def _died(self) -> dict[str, Any]:
+        code = self.process.poll() if self.process is not None else None
+        run = self.store.run(self.run_id)
+        if run.status == "done":  # settled by the trainer itself, whose last line we then missed
+            adapter = self.store.adapter_by_id(run.adapter_id) if run.adapter_id else None
+            return {"event": "done", "adapter_path": adapter.path if adapter else "",
+                    "adapter_name": adapter.name if adapter else "", "metrics": run.metrics}
+        if run.status in ("failed", "cancelled"):
+            return {"event": "error" if run.status == "failed" else "cancelled",
+                    "message": run.error or run.status, "suggestion": ""}
+        how = f" (exit status {code})" if code is not None else ""
+        message = f"the trainer process ended without a result{how}"
+        if code is not None and code < 0:
+            message = f"the trainer process was killed by signal {-code}"
+        event = {"event": "error", "message": message,
+                 "suggestion": "killed by the system? it may have run out of memory: lower train.batch_size "
+                               f"or train.max_length; see {self.log_path}"}
+        settle(self.store, self.run_id, event)
+        return event
+
+
+def _parse(line: bytes) -> dict[str, Any] | None:
+    try:
+        event = json.loads(line.decode("utf-8", "replace"))
+    except ValueError:
+        return None  # a library printed to stdout; the log has it anyway
+    return event if isinstance(event, dict) and "event" in event else None
+
+
+def settings_with(settings: Settings, overrides: Mapping[str, Any] | None) -> Settings:
+    """A copy of `settings` with flag-style overrides ({'epochs': 3} or {'train.epochs': 3}); None values ignored."""
+    flat = flat_settings(settings)
+    home = flat.pop("home")
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            flat[OVERRIDABLE.get(key, key)] = value
+    return load_settings(home, flat, environ={})
+
+
+def start_run(
+    settings: Settings,
+    store: Store,
+    method: str = "auto",
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    template_fingerprint: str | None = None,
+    base_model: str | None = None,
+    parent_adapter: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> RunHandle:
+    """Plan the data, create the run and its folder, and start the trainer detached (its own session).
+
+    Pass the running engine's `template_fingerprint` and `info.name` when there is one; otherwise they are read
+    from the tokenizer here. Raises `data.NothingToTrain` (no run is created) when there is nothing to train on.
+    """
+    reap_dead_runs(store)
+    busy = store.active_runs()
+    if busy:
+        raise RuntimeError(f"run {busy[0].id} is still training; cancel it or wait for it")
+    settings = settings_with(settings, overrides)
+    plan = data.build(store, settings, method)
+    if template_fingerprint is None or base_model is None:
+        name, fp = engine_identity(settings)
+        template_fingerprint = template_fingerprint or fp
+        base_model = base_model or name
+    parent = store.adapter(parent_adapter) if parent_adapter else None
+    params = {key: value for key, value in flat_settings(settings).items() if key.startswith(("train.", "lora."))}
+    settings.runs_dir.mkdir(parents=True, exist_ok=True)
+    run_id = store.create_run(
+        plan.method, params=params, example_ids=plan.example_ids, base_model=base_model,
+        template_fingerprint=template_fingerprint, reason=plan.reason, status="queued",
+    )
+    run_dir = settings.runs_dir / f"run-{run_id:04d}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config = RunConfig(
+        run_id=run_id, run_dir=str(run_dir), method=plan.method, reason=plan.reason,
+        adapter_name=f"{plan.method}-run{run_id}-{time.strftime('%Y%m%d-%H%M%S')}",
+        parent_adapter_id=parent.id if parent else None, base_model=base_model,
+        template_fingerprint=template_fingerprint, example_ids=plan.example_ids, counts=plan.counts,
+        settings=flat_settings(settings),
+    )
+    config.save()
+    write_rows(run_dir, plan.rows)
+    (run_dir / "holdout.json").write_text(json.dumps(plan.holdout, ensure_ascii=False), encoding="utf-8")
+    store.update_run(run_id, run_dir=str(run_dir), log_path=str(run_dir / LOG_FILE))
+    process = _spawn(trainer_command(settings, run_dir), run_dir, env)
+    store.update_run(run_id, pid=process.pid)
+    return RunHandle(run_id, run_dir, store, plan.method, plan.reason, plan.counts, config.adapter_name,
+                     plan.holdout, process)
+
+
+def _spawn(argv: list[str], run_dir: Path, env: Mapping[str, str] | None) -> subprocess.Popen:
+    child_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+    root = str(Path(__file__).resolve().parents[2])  # so a source checkout trains without being installed
+    child_env["PYTHONPATH"] = os.pathsep.join(p for p in (root, child_env.get("PYTHONPATH", "")) if p)
+    with (run_dir / EVENTS_FILE).open("ab") as out, (run_dir / LOG_FILE).open("ab") as err:
+        return subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=str(run_dir), env=child_env,
+            start_new_session=True,  # survives the TUI quitting and the SSH session dropping
+        )
+
+
+def attach(settings: Settings, store: Store, run_id: int) -> RunHandle:
+    """Follow a run some other process started (a TUI reopened mid-run)."""
+    run = store.run(run_id)
+    if not run.run_dir:
+        raise ValueError(f"run {run_id} has no folder to follow")
+    run_dir = Path(run.run_dir)
+    config = RunConfig.read(run_dir) if (run_dir / "run.json").is_file() else None
+    holdout_file = run_dir / "holdout.json"
+    holdout = json.loads(holdout_file.read_text(encoding="utf-8")) if holdout_file.is_file() else []
+    return RunHandle(run_id, run_dir, store, run.method, run.reason or "", config.counts if config else {},
+                     config.adapter_name if config else "", holdout)
+
+
+def live_run(settings: Settings, store: Store) -> RunHandle | None:
+    """The run still training, if any (after failing runs whose trainer died): what a reopened TUI follows."""
+    reap_dead_runs(store)
+    runs = store.active_runs()
+    return attach(settings, store, runs[-1].id) if runs else None
+
+
+def cancel(handle: RunHandle) -> None:
+    handle.cancel()
+
+
+def watch(handle: RunHandle, poll_s: float = 0.2, stop: threading.Event | None = None) -> Iterator[dict[str, Any]]:
+    return handle.events(poll_s, stop)
+
+
+def engine_identity(settings: Settings) -> tuple[str, str]:
+    """(base model name, chat template fingerprint) exactly as the engine would compute them, without a model."""
+    from tuitune.model.loader import load_tokenizer
+    from tuitune.model.source import resolve
+    from tuitune.model.templates import choose_template, fingerprint
+
+    source = resolve(settings.model.spec, settings.cache_dir)
+    template = choose_template(load_tokenizer(source), settings.model.template, settings.prompts_dir)
+    return source.name, fingerprint(template)
