@@ -1,0 +1,84 @@
+"""The app in a real terminal, as a person uses it: tmux runs `tuitune`, we type a question, wait for the answer,
+judge it with F2, quit, and read the store."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.tmux
+
+
+class Tmux:
+    def __init__(self, name: str) -> None:
+        self.socket = name
+
+    def __call__(self, *args: str) -> str:
+        result = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=30)
+        return result.stdout
+
+    def screen(self) -> str:
+        return self("capture-pane", "-p", "-t", "app")
+
+    def wait_for(self, text: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            time.sleep(0.25)
+        raise AssertionError(f"{text!r} did not appear within {timeout}s; the pane shows:\n{self.screen()}")
+
+
+@pytest.fixture
+def tmux():
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed")
+    session = Tmux(f"tuitune-smoke-{os.getpid()}")
+    yield session
+    session("kill-server")
+
+
+def test_chat_judge_quit_in_a_real_terminal(tmux, tmp_path, model_cache):
+    home = tmp_path / "home"
+    tuitune = Path(sys.executable).parent / "tuitune"
+    env = {
+        "HF_HUB_OFFLINE": "1",
+        "TUITUNE_MODEL_CACHE": str(model_cache),
+        "TUITUNE_GENERATION_MAX_NEW_TOKENS": "24",
+        "TERM": "xterm-256color",
+    }
+    exports = " ".join(f"{key}={shlex.quote(value)}" for key, value in env.items())
+    command = f"env {exports} {shlex.quote(str(tuitune))} --home {shlex.quote(str(home))}; echo EXITED $?; sleep 60"
+    tmux("new-session", "-d", "-s", "app", "-x", "100", "-y", "30", command)
+    title = tmux("display-message", "-p", "-t", "app", "#{pane_title}")
+
+    tmux.wait_for("Ask something", timeout=20)  # the window paints long before the model is in
+    tmux.wait_for("4bit cpu", timeout=300)  # the first run converts the embedded GGUF
+    tmux("send-keys", "-t", "app", "-l", "What is the capital of France?")
+    tmux.wait_for("capital of France?", timeout=10)
+    tmux("send-keys", "-t", "app", "Enter")
+    tmux.wait_for("tok/s", timeout=120)
+    tmux("send-keys", "-t", "app", "F2")
+    screen = tmux.wait_for("▲ good", timeout=10)
+    assert "▲1" in screen
+    tmux("send-keys", "-t", "app", "C-q")
+    tmux.wait_for("EXITED 0", timeout=15)
+    assert tmux("display-message", "-p", "-t", "app", "#{pane_title}") == title
+
+    from tuitune.store import Store
+
+    with Store.open(home / "tuitune.db") as store:
+        (conversation,) = store.conversations()
+        user, answer = store.branch(conversation.id)
+        assert user.content == "What is the capital of France?"
+        assert answer.role == "assistant" and answer.status == "complete" and answer.content.strip()
+        assert answer.judgement == "good"
+        assert store.judgement_counts()["good"] == 1

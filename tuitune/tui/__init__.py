@@ -1,0 +1,1 @@
+"""The Textual app: `make_app(settings)` builds it for the CLI and the tests alike."""

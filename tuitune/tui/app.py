@@ -1,0 +1,133 @@
+"""The tuitune app and `make_app`, the one factory the CLI and the tests share.
+
+The window paints first; the model loads afterwards in a thread worker (torch is imported there, never on the
+event loop), and a message sent before it is ready waits for it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+
+from tuitune.chat import Chat
+from tuitune.chat.adapters import Adapters
+from tuitune.config import Settings
+from tuitune.store import Store
+from tuitune.textsafe import one_line
+from tuitune.tui.screens.chat import ChatScreen
+
+
+class TuituneApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "tuitune"
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True)]
+
+    class ModelProgress(Message):
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
+    class ModelLoaded(Message):
+        def __init__(self, note: str = "") -> None:
+            super().__init__()
+            self.note = note
+
+    class ModelFailed(Message):
+        def __init__(self, error: str) -> None:
+            super().__init__()
+            self.error = error
+
+    def __init__(self, settings: Settings, store: Store, engine: Any) -> None:
+        super().__init__()
+        self.settings, self.store, self.engine = settings, store, engine
+        self.chat = Chat(settings, store, engine)
+        self.adapters = Adapters(settings, store, engine)
+        self.model_ready = threading.Event()  # set when loading ends, well or badly
+        self.model_error = ""  # why it ended badly; written before model_ready is set
+        self.chat_screen = ChatScreen(self.chat, store, self)
+
+    def get_default_screen(self) -> Screen:
+        return self.chat_screen
+
+    def on_ready(self) -> None:
+        self.chat_screen.show_model(f"{self._model_name()} · loading…")
+        self._load_model()
+
+    def _model_name(self) -> str:
+        spec = self.settings.model.spec
+        return "SmolLM2-135M-Instruct" if spec == "embedded" else spec
+
+    @work(thread=True, exit_on_error=False, group="model")
+    def _load_model(self) -> None:
+        try:
+            if not self.engine.ready:
+                self.engine.load(progress=lambda text: self.post_message(self.ModelProgress(text)))
+        except Exception as exc:  # a missing or broken model is a message in the app, never a traceback
+            self.model_error = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            self.model_ready.set()
+            self.post_message(self.ModelFailed(self.model_error))
+            return
+        note = ""
+        try:
+            self.adapters.restore()
+        except Exception as exc:
+            note = f"the last adapter could not be loaded, using the base model: {exc}"
+        self.model_ready.set()
+        self.post_message(self.ModelLoaded(note))
+
+    def on_tuitune_app_model_progress(self, event: ModelProgress) -> None:
+        self.chat_screen.show_model(f"model: {event.text}")
+
+    def on_tuitune_app_model_loaded(self, event: ModelLoaded) -> None:
+        info = self.engine.info
+        self.chat_screen.show_model(f"{info.name} {info.quant} {info.device}", self.engine.active_adapter or "base")
+        if event.note:
+            self.notify(one_line(event.note, 300), severity="warning", markup=False)
+
+    def on_tuitune_app_model_failed(self, event: ModelFailed) -> None:
+        self.chat_screen.show_model(f"no model: {event.error}")
+        self.notify(one_line(f"the model could not be loaded: {event.error}", 300), severity="error",
+                    markup=False, timeout=30)
+
+    async def action_quit(self) -> None:
+        # The generation thread checks this flag every token, so the app does not wait on a long answer.
+        self.chat_screen.stop_generation()
+        self.exit()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        chat = self.chat_screen
+        if screen is not chat:
+            return
+        yield SystemCommand("New conversation", "Start a new conversation (ctrl+n)", chat.action_new_conversation)
+        yield SystemCommand("Rename conversation", "Rename the open conversation", chat.action_rename_conversation)
+        yield SystemCommand("Delete conversation", "Delete the open conversation (asks first)",
+                            chat.action_delete_conversation)
+        yield SystemCommand("System prompt", "Pick or type this conversation's system prompt (F6)",
+                            chat.action_system_prompt)
+        yield SystemCommand("Toggle conversation list", "Show or hide the list (ctrl+s)",
+                            chat.action_toggle_conversations)
+        yield SystemCommand("Judge good", "Mark the selected answer good (F2)", lambda: chat.action_judge("good"))
+        yield SystemCommand("Judge bad", "Mark the selected answer bad (F3)", lambda: chat.action_judge("bad"))
+        yield SystemCommand("Edit message", "Edit the selected message (e)", chat.action_edit)
+        yield SystemCommand("Regenerate answer", "A new sibling answer (F4)", chat.action_regenerate)
+        yield SystemCommand("Stop generating", "Stop the answer in flight (Esc)", chat.action_stop)
+        yield SystemCommand("Keys", "Every key binding (F1)", chat.action_help)
+
+
+def make_app(settings: Settings, *, store: Store | None = None, engine: Any = None) -> TuituneApp:
+    """The app over `settings`; the store is opened and the engine created here unless given."""
+    if store is None:
+        store = Store.open(settings.db_path)
+    store.mark_streaming_stopped()
+    if engine is None:
+        from tuitune.model import Engine  # does not import torch: that happens when the model loads
+
+        engine = Engine(settings)
+    return TuituneApp(settings, store, engine)

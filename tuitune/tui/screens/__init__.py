@@ -1,0 +1,1 @@
+"""The chat screen, the help screen and the dialogs."""

@@ -1,0 +1,410 @@
+"""The chat screen: conversation list, the visible branch, the input, the status line.
+
+It turns keys into calls on `Chat` and the `Store` and shows what they return; answers stream in a thread worker
+that reports back with messages, so the event loop never runs model code."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any, Protocol
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Markdown, OptionList
+
+from tuitune.chat import Answer, Chat, ChatError, system_prompt_names
+from tuitune.store import Store
+from tuitune.store.records import Message as StoredMessage
+from tuitune.textsafe import one_line
+from tuitune.tui.screens.dialogs import ConfirmScreen, EditScreen, RenameScreen, SystemPromptScreen
+from tuitune.tui.screens.help import HelpScreen
+from tuitune.tui.widgets.conversation_list import ConversationList
+from tuitune.tui.widgets.message_list import MessageList
+from tuitune.tui.widgets.message_view import Shown
+from tuitune.tui.widgets.prompt_input import PromptInput
+from tuitune.tui.widgets.status_bar import StatusBar
+
+Start = Callable[[threading.Event], Answer]
+DRAW_EVERY_S = 0.1
+
+
+class ModelState(Protocol):
+    """Where the screen learns whether the model is loaded (the app loads it)."""
+
+    model_ready: threading.Event
+    model_error: str
+
+
+class ChatScreen(Screen):
+    # F-keys are priority bindings: they act from anywhere, even where a widget has its own use for them
+    # (TextArea binds f6/f7).
+    BINDINGS = [
+        Binding("f1,question_mark", "help", "Help"),
+        Binding("f2", "judge('good')", "Good", priority=True),
+        Binding("f3", "judge('bad')", "Bad", priority=True),
+        Binding("f4", "regenerate", "Regen", priority=True),
+        Binding("escape", "stop", "Stop"),
+        # F5 is reserved for "train now" (wired by the training part).
+        Binding("f6", "system_prompt", "System prompt", show=False, priority=True),
+        Binding("ctrl+n", "new_conversation", "New"),
+        Binding("ctrl+s", "toggle_conversations", "List"),
+    ]
+
+    class AnswerStarted(Message):
+        def __init__(self, message_id: int) -> None:
+            super().__init__()
+            self.message_id = message_id
+
+    class AnswerChunk(Message):
+        def __init__(self, message_id: int, text: str) -> None:
+            super().__init__()
+            self.message_id, self.text = message_id, text
+
+    class AnswerEnded(Message):
+        def __init__(self, message_id: int | None, status: str, stats: Any = None, error: str = "") -> None:
+            super().__init__()
+            self.message_id, self.status, self.stats, self.error = message_id, status, stats, error
+
+    def __init__(self, chat: Chat, store: Store, model: ModelState) -> None:
+        super().__init__()
+        self.chat, self.store, self.model = chat, store, model
+        self.conversation_id: int | None = None
+        self.cancel: threading.Event | None = None
+        self.streaming_id: int | None = None
+        self.streamed = ""  # the answer in flight as received so far; the store may be behind or ahead
+        self.unshown = ""  # received but not drawn yet
+        self.drawing: Timer | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="main"):
+            yield ConversationList(id="conversations")
+            with Vertical(id="chat"):
+                yield MessageList(id="messages")
+                yield PromptInput(id="input")
+        yield StatusBar(id="status")
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        conversations = self.store.conversations()
+        await self.open_conversation(conversations[0].id if conversations else self.chat.new_conversation())
+        self.refresh_counts()
+        self.query_one(PromptInput).focus()
+
+    # ---- showing ---------------------------------------------------------------------------------------------
+    @property
+    def messages(self) -> MessageList:
+        return self.query_one(MessageList)
+
+    @property
+    def status(self) -> StatusBar:
+        return self.query_one(StatusBar)
+
+    async def open_conversation(self, conversation_id: int, select_id: int | None = None) -> None:
+        self.conversation_id = conversation_id
+        self.query_one(ConversationList).show(self.store.conversations(), conversation_id)
+        await self.reload(select_id)
+
+    async def reload(self, select_id: int | None = None) -> None:
+        assert self.conversation_id is not None
+        conversation = self.store.conversation(self.conversation_id)
+        title = Text(one_line(conversation.title or "untitled", 48))
+        if conversation.system_prompt:
+            title.append(f" · system: {one_line(conversation.system_prompt, 20)}", style="italic")
+        self.messages.border_title = title
+        shown = [self._shown(m) for m in self.store.branch(self.conversation_id)]
+        self.unshown = ""  # the answer in flight is drawn whole by the reload
+        await self.messages.show(shown, select_id)
+
+    def _shown(self, message: StoredMessage) -> Shown:
+        if message.id == self.streaming_id:
+            message = replace(message, content=self.streamed)
+        ids = [m.id for m in self.store.siblings(message.id)]
+        return Shown(message, ids.index(message.id) + 1, len(ids))
+
+    def refresh_message(self, message_id: int) -> None:
+        view = self.messages.view_for(message_id)
+        if view is not None:
+            view.update_header(self._shown(self.store.message(message_id)))
+
+    def refresh_counts(self) -> None:
+        self.status.show(counts=self.store.judgement_counts())
+
+    def show_model(self, model: str, adapter: str | None = None) -> None:
+        self.status.show(model=model, adapter=adapter)
+
+    def say(self, text: str, severity: str = "information") -> None:
+        self.notify(one_line(text, 300), severity=severity, markup=False)  # type: ignore[arg-type]
+
+    def target(self) -> StoredMessage | None:
+        """The selected message, or the latest answer when nothing is selected."""
+        message_id = self.messages.selected_id
+        if message_id is None:
+            answers = [v for v in self.messages.views if v.shown.message.role == "assistant"]
+            message_id = answers[-1].message_id if answers else None
+        return self.store.message(message_id) if message_id is not None else None
+
+    def busy(self) -> bool:
+        if self.cancel is not None:
+            self.say("an answer is streaming; Esc stops it", "warning")
+            return True
+        return False
+
+    # ---- sending and streaming -------------------------------------------------------------------------------
+    @on(PromptInput.Submitted)
+    async def send(self, event: PromptInput.Submitted) -> None:
+        if not event.text.strip() or self.busy():
+            return
+        assert self.conversation_id is not None
+        try:
+            user_id = self.chat.send(self.conversation_id, event.text)
+        except ChatError as exc:
+            self.say(str(exc), "error")
+            return
+        self.query_one(PromptInput).clear()
+        await self.open_conversation(self.conversation_id)
+        self.generate(lambda cancel: self.chat.answer(user_id, cancel))
+
+    @on(PromptInput.Capped)
+    def capped(self, event: PromptInput.Capped) -> None:
+        self.say(f"the paste was too long: {event.dropped:,} characters were left out", "warning")
+
+    def generate(self, start: Start) -> None:
+        self.cancel = threading.Event()
+        waiting = not self.model.model_ready.is_set()
+        self.status.show(activity="waiting for the model…" if waiting else "thinking…")
+        self._generate(start, self.cancel)
+
+    @work(thread=True, exit_on_error=False, group="generation")
+    def _generate(self, start: Start, cancel: threading.Event) -> None:
+        while not self.model.model_ready.wait(0.1):
+            if cancel.is_set():
+                self.post_message(self.AnswerEnded(None, "stopped"))
+                return
+        if self.model.model_error:
+            self.post_message(self.AnswerEnded(None, "error", error=f"no model: {self.model.model_error}"))
+            return
+        try:
+            answer = start(cancel)
+        except Exception as exc:  # ChatError, PromptTooLong, EngineError: all for the user to read
+            self.post_message(self.AnswerEnded(None, "error", error=str(exc) or exc.__class__.__name__))
+            return
+        self.post_message(self.AnswerStarted(answer.message_id))
+        # Every piece is posted at once (a slow model must not hold one back); MarkdownStream coalesces them
+        # on the screen's side when they come faster than it can draw.
+        try:
+            for piece in answer:
+                self.post_message(self.AnswerChunk(answer.message_id, piece))
+        except Exception as exc:
+            answer.error = answer.error or str(exc)
+        self.post_message(self.AnswerEnded(answer.message_id, answer.status, answer.stats, answer.error))
+
+    @on(AnswerStarted)
+    async def answer_started(self, event: AnswerStarted) -> None:
+        self.streaming_id, self.streamed, self.unshown = event.message_id, "", ""
+        self.status.show(activity="answering… (Esc stops)")
+        if self.store.message(event.message_id).conversation_id == self.conversation_id:
+            await self.reload(self.messages.selected_id)
+        self.drawing = self.set_interval(DRAW_EVERY_S, self.draw_streamed)
+
+    @on(AnswerChunk)
+    def answer_chunk(self, event: AnswerChunk) -> None:
+        if event.message_id == self.streaming_id:
+            self.streamed += event.text
+            self.unshown += event.text
+
+    async def draw_streamed(self) -> None:
+        """Pieces reach the screen a few times a second, not once per token, so keys never queue behind
+        Markdown rendering."""
+        if not self.unshown or self.streaming_id is None:
+            return
+        text, self.unshown = self.unshown, ""
+        view = self.messages.view_for(self.streaming_id)
+        if view is not None:
+            await view.write(text)
+
+    @on(AnswerEnded)
+    async def answer_ended(self, event: AnswerEnded) -> None:
+        if self.drawing is not None:
+            self.drawing.stop()
+            self.drawing = None
+        await self.draw_streamed()
+        self.cancel, self.streaming_id = None, None
+        speed = None
+        if event.stats is not None and event.stats.new_tokens:
+            speed = f"{event.stats.tokens_per_s:.1f} tok/s ttft {event.stats.ttft_s:.2f}s"
+        self.status.show(activity="", speed=speed)
+        if event.error:
+            self.say(f"the answer failed: {event.error}", "error")
+        if event.message_id is not None:
+            view = self.messages.view_for(event.message_id)
+            if view is not None:
+                await view.end_stream()
+                self.refresh_message(event.message_id)
+        self.refresh_counts()
+
+    def stop_generation(self) -> None:
+        if self.cancel is not None:
+            self.cancel.set()
+
+    # ---- actions ---------------------------------------------------------------------------------------------
+    def action_stop(self) -> None:
+        if self.cancel is None:
+            self.messages.select(None)
+        self.stop_generation()
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen())
+
+    def action_focus_input(self) -> None:
+        self.query_one(PromptInput).focus()
+
+    def action_focus_messages(self) -> None:
+        self.messages.focus()
+
+    def action_focus_conversations(self) -> None:
+        sidebar = self.query_one(ConversationList)
+        sidebar.display = True
+        sidebar.focus()
+
+    def action_judge(self, value: str) -> None:
+        message = self.target()
+        if message is None or message.role != "assistant":
+            self.say("select an answer to judge" if message else "there is no answer to judge yet", "warning")
+            return
+        if message.id == self.streaming_id:
+            self.say("the answer is still streaming; Esc stops it", "warning")
+            return
+        self.store.judge(message.id, None if message.judgement == value else value)
+        self.refresh_message(message.id)
+        self.refresh_counts()
+
+    async def action_regenerate(self) -> None:
+        message = self.target()
+        if message is None or self.busy():
+            return
+        if message.role == "assistant":
+            self.generate(lambda cancel: self.chat.regenerate(message.id, cancel))
+        elif message.role == "user":
+            self.generate(lambda cancel: self.chat.answer(message.id, cancel))
+
+    async def action_sibling(self, delta: int) -> None:
+        message = self.target()
+        if message is None or self.busy():
+            return
+        siblings = self.store.siblings(message.id)
+        index = [m.id for m in siblings].index(message.id) + delta
+        if not 0 <= index < len(siblings):
+            self.app.bell()
+            return
+        chosen = siblings[index]
+        self.store.set_active_leaf(chosen.conversation_id, self.store.newest_leaf(chosen.id))
+        await self.reload(select_id=chosen.id)
+
+    def action_edit(self) -> None:
+        message = self.target()
+        if message is None or self.busy():
+            return
+        if message.role == "assistant":
+            title = "Edit the answer: saved as a better sibling, the original counts as bad"
+        else:
+            title = "Edit your message: starts a new branch, the old one is kept"
+
+        async def edited(text: str | None) -> None:
+            if text is None or text == message.content:
+                return
+            try:
+                if message.role == "assistant":
+                    new_id = self.chat.edit_answer(message.id, text)
+                else:
+                    new_id = self.chat.edit_user_turn(message.id, text)
+            except ChatError as exc:
+                self.say(str(exc), "error")
+                return
+            await self.open_conversation(message.conversation_id, select_id=new_id)
+            self.refresh_counts()
+            if message.role == "user":
+                self.generate(lambda cancel: self.chat.answer(new_id, cancel))
+
+        self.app.push_screen(EditScreen(title, message.content), edited)
+
+    # ---- conversations ---------------------------------------------------------------------------------------
+    async def action_new_conversation(self) -> None:
+        await self.open_conversation(self.chat.new_conversation())
+        self.query_one(PromptInput).focus()
+
+    @on(OptionList.OptionSelected, "#conversations")
+    async def switch(self, event: OptionList.OptionSelected) -> None:
+        if event.option.id is not None and int(event.option.id) != self.conversation_id:
+            await self.open_conversation(int(event.option.id))
+
+    def action_toggle_conversations(self) -> None:
+        sidebar = self.query_one(ConversationList)
+        sidebar.display = not sidebar.display
+        if not sidebar.display and sidebar.has_focus:
+            self.action_focus_input()
+
+    def _listed_conversation(self) -> int | None:
+        """The conversation the list points at when it has focus, else the open one."""
+        sidebar = self.query_one(ConversationList)
+        option = sidebar.highlighted_option if sidebar.has_focus else None
+        return int(option.id) if option is not None and option.id else self.conversation_id
+
+    def action_rename_conversation(self) -> None:
+        conversation_id = self._listed_conversation()
+        if conversation_id is None:
+            return
+
+        async def renamed(title: str | None) -> None:
+            if title:
+                self.store.rename_conversation(conversation_id, title)
+                await self.open_conversation(self.conversation_id or conversation_id)
+
+        self.app.push_screen(RenameScreen(self.store.conversation(conversation_id).title), renamed)
+
+    def action_delete_conversation(self) -> None:
+        conversation_id = self._listed_conversation()
+        if conversation_id is None:
+            return
+        if conversation_id == self.conversation_id and self.busy():
+            return
+        title = self.store.conversation(conversation_id).title
+
+        async def confirmed(yes: bool | None) -> None:
+            if not yes:
+                return
+            self.store.delete_conversation(conversation_id)
+            if conversation_id != self.conversation_id:
+                await self.open_conversation(self.conversation_id)  # type: ignore[arg-type]
+                return
+            rest = self.store.conversations()
+            await self.open_conversation(rest[0].id if rest else self.chat.new_conversation())
+            self.refresh_counts()
+
+        self.app.push_screen(ConfirmScreen(f"Delete “{one_line(title, 40)}”?"), confirmed)
+
+    def action_system_prompt(self) -> None:
+        conversation_id = self.conversation_id
+        if conversation_id is None:
+            return
+        current = self.store.conversation(conversation_id).system_prompt
+
+        async def chosen(value: str | None) -> None:
+            if value is None:
+                return
+            self.store.set_system_prompt(conversation_id, value or None)
+            await self.reload(self.messages.selected_id)
+
+        names = system_prompt_names(self.chat.settings.prompts_dir)
+        self.app.push_screen(SystemPromptScreen(names, current), chosen)
+
+    @on(Markdown.LinkClicked)
+    def link_clicked(self, event: Markdown.LinkClicked) -> None:
+        self.say(f"link (not opened): {event.href}")
