@@ -116,3 +116,14 @@ def test_template_fingerprint_follows_the_template(engine):
 
     assert engine.template_fingerprint == fingerprint(engine.tokenizer.chat_template)
     assert fingerprint("a") != fingerprint("b")
+
+
+@pytest.mark.parametrize("text", ["Hello world, it's a test.", "Café naïve — 日本語 and emoji 🎉🎉 ok", "  two  spaces\nnew line"])
+def test_incremental_decoding_reassembles_the_exact_text(engine, text):
+    tokens = engine.tokenizer(text, add_special_tokens=False)["input_ids"]
+    pieces, prefix_at, read_at = [], 0, 0
+    for i in range(1, len(tokens) + 1):
+        piece, prefix_at, read_at = engine._decode_tail(tokens[:i], prefix_at, read_at)
+        assert "\ufffd" not in piece
+        pieces.append(piece)
+    assert "".join(pieces) == engine.tokenizer.decode(tokens, skip_special_tokens=True)

@@ -122,7 +122,7 @@ class Engine:
             ids = torch.tensor([prompt], device=device)
             cache = DynamicCache()
             new: list[int] = []
-            emitted = ""
+            prefix_at = read_at = 0
             stats.finish = "length"
             logits = self.model(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=1).logits[:, -1, :]
             while len(new) < budget:
@@ -142,10 +142,8 @@ class Engine:
                     stats.finish = "eos"
                     break
                 new.append(token)
-                text = self.tokenizer.decode(new, skip_special_tokens=True)
-                # A multi-byte character may span tokens: hold back until it is whole.
-                if len(text) > len(emitted) and not text.endswith("\ufffd"):
-                    piece, emitted = text[len(emitted):], text
+                piece, prefix_at, read_at = self._decode_tail(new, prefix_at, read_at)
+                if piece:
                     stats.new_tokens, stats.total_s = len(new), time.perf_counter() - start
                     yield piece
                 if len(new) >= budget or cancel.is_set():
@@ -155,6 +153,19 @@ class Engine:
             stats.new_tokens, stats.total_s = len(new), time.perf_counter() - start
             if cancel.is_set():
                 stats.finish = "cancelled"
+
+    def _decode_tail(self, tokens: list[int], prefix_at: int, read_at: int) -> tuple[str, int, int]:
+        """Decode only the newest tokens, with a little context before them so spacing comes out right.
+
+        Decoding the whole answer at every token grows with its length and holds the GIL the UI needs. A multi-byte
+        character may span tokens: hold back while the text ends in a replacement character.
+        """
+        decode = self.tokenizer.decode
+        before = decode(tokens[prefix_at:read_at], skip_special_tokens=True)
+        after = decode(tokens[prefix_at:], skip_special_tokens=True)
+        if len(after) > len(before) and not after.endswith("\ufffd"):
+            return after[len(before):], read_at, len(tokens)
+        return "", prefix_at, read_at
 
     def _logits_processors(self):
         from transformers import (

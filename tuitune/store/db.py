@@ -6,6 +6,7 @@ import logging
 import os
 import sqlite3
 import stat
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -14,7 +15,23 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
+
+def _import_sqlite_utils():
+    """sqlite-utils imports pandas and numpy when they are installed (0.4 s here) only to map their types in inserts,
+    which the store never makes; hiding them for that one import keeps the app's first paint fast."""
+    hidden = [name for name in ("pandas", "numpy") if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]  # makes `import name` raise ImportError
+    try:
+        import sqlite_utils
+    finally:
+        for name in hidden:
+            if sys.modules.get(name, 0) is None:
+                del sys.modules[name]
+    return sqlite_utils
+
+
+sqlite_utils = _import_sqlite_utils()
 
 log = logging.getLogger(__name__)
 

@@ -3,8 +3,9 @@ since every store on disk records by name which of them it has applied."""
 
 from __future__ import annotations
 
-import sqlite_utils
-from sqlite_utils import Migrations
+from .db import sqlite_utils
+
+Migrations = sqlite_utils.Migrations
 
 MIGRATIONS = Migrations("tuitune")
 
