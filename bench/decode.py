@@ -14,6 +14,16 @@ from _common import machine, make_engine, parser, report
 PROMPT = [{"role": "user", "content": "Write a detailed paragraph about the history of the printing press."}]
 
 
+def padded_prompt(engine, tokens: int) -> list[dict[str, str]]:
+    if tokens <= 0:
+        return PROMPT
+    filler = " Background: the press spread literacy, cut the cost of books and sped up the exchange of ideas."
+    text = PROMPT[0]["content"]
+    while len(engine.tokenizer(text)["input_ids"]) < tokens:
+        text += filler
+    return [{"role": "user", "content": text}]
+
+
 def bare_run(engine, ids, new_tokens: int) -> tuple[float, float]:
     """Returns (prefill seconds, decode tokens/s) for plain model.generate with the same greedy settings."""
     import torch
@@ -37,18 +47,20 @@ def main() -> None:
     p = parser(__doc__)
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--new-tokens", type=int, default=96)
+    p.add_argument("--prompt-tokens", type=int, default=0, help="pad the prompt to about this many tokens")
     args = p.parse_args()
     import torch
 
     engine = make_engine(args)
     engine.settings.generation.temperature = 0.0
-    ids = torch.tensor([engine.tokenizer.apply_chat_template(PROMPT, add_generation_prompt=True, return_dict=False)],
+    prompt = padded_prompt(engine, args.prompt_tokens)
+    ids = torch.tensor([engine.tokenizer.apply_chat_template(prompt, add_generation_prompt=True, return_dict=False)],
                        device=engine.model.device)
-    engine.generate(PROMPT, max_new_tokens=8).text()  # warm-up (and the CPU's one-time 4-bit repacking)
+    engine.generate(prompt, max_new_tokens=8).text()  # warm-up (and the CPU's one-time 4-bit repacking)
     bare_run(engine, ids, 8)
     engine_tps, engine_ttft, bare_tps, bare_prefill, lengths = [], [], [], [], []
     for _ in range(args.reps):
-        generation = engine.generate(PROMPT, max_new_tokens=args.new_tokens)
+        generation = engine.generate(prompt, max_new_tokens=args.new_tokens)
         generation.text()
         engine_tps.append(generation.stats.tokens_per_s)
         engine_ttft.append(generation.stats.ttft_s)
@@ -64,6 +76,8 @@ def main() -> None:
         "engine_ttft_ms": round(med(engine_ttft) * 1000, 1), "bare_prefill_ms": round(med(bare_prefill) * 1000, 1),
         "decode_ratio": round(med(engine_tps) / med(bare_tps), 3),
         "ttft_ratio": round(med(engine_ttft) / med(bare_prefill), 3),
+        # Decoding reads every weight once per token: compare this with the device's memory bandwidth.
+        "weights_gb_per_s": round(engine.info.footprint_bytes * med(engine_tps) / 1e9, 2),
     }
     print(f"machine: {machine()}")
     print(f"model {figures['model']} {figures['quant']} on {figures['device']}, "
