@@ -1,0 +1,1 @@
+"""Curating the training set (the curate screen), blind A/B between adapters in the chat, and export."""
