@@ -20,7 +20,10 @@ from tuitune.chat.adapters import Adapters
 from tuitune.config import Settings
 from tuitune.store import Store
 from tuitune.textsafe import one_line
+from tuitune.tui.curate.dialogs import open_export
 from tuitune.tui.screens.chat import ChatScreen
+from tuitune.tui.training.commands import training_commands
+from tuitune.tui.training.signals import AdapterSwapped
 
 
 class TuituneApp(App):
@@ -95,6 +98,9 @@ class TuituneApp(App):
         self.notify(one_line(f"the model could not be loaded: {event.error}", 300), severity="error",
                     markup=False, timeout=30)
 
+    def on_adapter_swapped(self, event: AdapterSwapped) -> None:
+        self.chat_screen.status.show(adapter=event.name or "base")
+
     async def action_quit(self) -> None:
         # The generation thread checks this flag every token, so the app does not wait on a long answer.
         self.chat_screen.stop_generation()
@@ -118,6 +124,13 @@ class TuituneApp(App):
         yield SystemCommand("Edit message", "Edit the selected message (e)", chat.action_edit)
         yield SystemCommand("Regenerate answer", "A new sibling answer (F4)", chat.action_regenerate)
         yield SystemCommand("Stop generating", "Stop the answer in flight (Esc)", chat.action_stop)
+        yield SystemCommand("Curate judged answers", "Filter, search, re-judge, exclude, delete (F8)",
+                            chat.action_curate)
+        yield SystemCommand("Blind A/B", "Two adapters (or one and base) answer the latest turn blind (F9)",
+                            chat.action_ab_test)
+        yield SystemCommand("Export", "Judged data as sft / dpo / kto / conversations JSONL or Parquet",
+                            lambda: open_export(self, self.store, self.settings))
+        yield from training_commands(chat)
         yield SystemCommand("Keys", "Every key binding (F1)", chat.action_help)
 
 

@@ -20,12 +20,16 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Markdown, OptionList
 
-from tuitune.chat import Answer, Chat, ChatError, system_prompt_names
+from tuitune.chat import ABTest, Answer, Chat, ChatError, system_prompt_names
 from tuitune.store import Store
 from tuitune.store.records import Message as StoredMessage
 from tuitune.textsafe import one_line
+from tuitune.tui.curate.ab import ABScreen, ContendersScreen, ab_turn, reveal_line
+from tuitune.tui.curate.screen import CurateScreen
 from tuitune.tui.screens.dialogs import ConfirmScreen, EditScreen, RenameScreen, SystemPromptScreen
 from tuitune.tui.screens.help import HelpScreen
+from tuitune.tui.training.adapters_screen import AdaptersScreen
+from tuitune.tui.training.panel import TrainingPanel
 from tuitune.tui.widgets.conversation_list import ConversationList
 from tuitune.tui.widgets.message_list import MessageList
 from tuitune.tui.widgets.message_view import Shown
@@ -52,8 +56,13 @@ class ChatScreen(Screen):
         Binding("f3", "judge('bad')", "Bad", priority=True),
         Binding("f4", "regenerate", "Regen", priority=True),
         Binding("escape", "stop", "Stop"),
-        # F5 is reserved for "train now" (wired by the training part).
+        Binding("f5", "train", "Train", priority=True),
+        Binding("ctrl+t,shift+f5", "train_options", "Train…", show=False, priority=True),
+        Binding("ctrl+r", "toggle_training", "Run panel", show=False, priority=True),
+        Binding("f7", "adapters", "Adapters", priority=True),
         Binding("f6", "system_prompt", "System prompt", show=False, priority=True),
+        Binding("f8", "curate", "Curate", priority=True),
+        Binding("f9", "ab_test", "A/B", priority=True),
         Binding("ctrl+n", "new_conversation", "New"),
         Binding("ctrl+s", "toggle_conversations", "List"),
     ]
@@ -89,6 +98,7 @@ class ChatScreen(Screen):
             with Vertical(id="chat"):
                 yield MessageList(id="messages")
                 yield PromptInput(id="input")
+        yield TrainingPanel(self.model, id="training")  # type: ignore[arg-type]  (the app is the host)
         yield StatusBar(id="status")
         yield Footer()
 
@@ -334,6 +344,66 @@ class ChatScreen(Screen):
                 self.generate(lambda cancel: self.chat.answer(new_id, cancel))
 
         self.app.push_screen(EditScreen(title, message.content), edited)
+
+    # ---- curate and blind A/B (tuitune.tui.curate) -------------------------------------------------------------
+    def action_curate(self) -> None:
+        async def closed(_: None) -> None:  # judgements, exclusions and deletions may have changed
+            if self.conversation_id is not None:
+                await self.open_conversation(self.conversation_id)
+            self.refresh_counts()
+
+        self.app.push_screen(CurateScreen(self.store, self.chat.settings), closed)
+
+    def action_ab_test(self) -> None:
+        """Two contenders answer the selected (or latest) user turn blind; the pick continues the chat."""
+        if self.busy() or self.conversation_id is None:
+            return
+        if not self.model.model_ready.is_set() or self.model.model_error:
+            self.say("the model is not loaded yet" if not self.model.model_error else "there is no model", "warning")
+            return
+        turn = ab_turn(self.target() if self.messages.selected_id else None, self.store.branch(self.conversation_id))
+        if turn is None:
+            self.say("send a message first: A/B answers your latest turn", "warning")
+            return
+        if not self.store.adapters():
+            self.say("A/B needs an adapter: train one or `tuitune adapters add PATH`", "warning")
+            return
+        conversation_id = self.conversation_id
+
+        async def decided(reveal) -> None:
+            await self.open_conversation(conversation_id, select_id=reveal.continue_id if reveal else None)
+            self.refresh_counts()
+            if reveal is not None:
+                self.say(reveal_line(reveal))
+
+        def chosen(pair) -> None:
+            if pair is not None:
+                self.app.push_screen(ABScreen(ABTest(self.chat), turn, *pair), decided)
+
+        self.app.push_screen(ContendersScreen(self.store, self.chat.engine.active_adapter), chosen)
+
+    # ---- training and adapters (tuitune.tui.training) ---------------------------------------------------------
+    def action_train(self) -> None:
+        self.query_one(TrainingPanel).train_key()
+
+    def action_train_options(self) -> None:
+        self.query_one(TrainingPanel).ask_options()
+
+    def action_cancel_training(self) -> None:
+        self.query_one(TrainingPanel).ask_cancel()
+
+    def action_toggle_training(self) -> None:
+        self.query_one(TrainingPanel).toggle()
+
+    def action_before_after(self) -> None:
+        self.query_one(TrainingPanel).show_comparison()
+
+    def action_adapters(self) -> None:
+        self.app.push_screen(AdaptersScreen(self.model))
+
+    @on(TrainingPanel.Summary)
+    def training_summary(self, event: TrainingPanel.Summary) -> None:
+        self.status.show(training=event.text)
 
     # ---- conversations ---------------------------------------------------------------------------------------
     async def action_new_conversation(self) -> None:

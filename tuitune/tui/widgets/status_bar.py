@@ -17,6 +17,7 @@ class StatusBar(Static):
         self.counts = {"good": 0, "bad": 0, "pairs": 0}
         self.speed = ""
         self.activity = ""
+        self.training = ""
 
     def show(
         self,
@@ -26,6 +27,7 @@ class StatusBar(Static):
         counts: dict[str, int] | None = None,
         speed: str | None = None,
         activity: str | None = None,
+        training: str | None = None,
     ) -> None:
         if model is not None:
             self.model = model
@@ -37,6 +39,8 @@ class StatusBar(Static):
             self.speed = speed
         if activity is not None:
             self.activity = activity
+        if training is not None:
+            self.training = training
         self.update(self._render_line())
 
     def _render_line(self) -> Text:
@@ -45,6 +49,8 @@ class StatusBar(Static):
         if self.adapter:
             line.append(" · ")
             line.append(one_line(self.adapter, 24), style="bold")
+        if self.training:  # training progress, or how long the last swap took: before the counts, to be seen
+            line.append(f" · {one_line(self.training)}", style="italic")
         c = self.counts
         line.append(f" · ▲{c['good']} ▼{c['bad']} pairs {c['pairs']}")
         if self.activity:

@@ -1,0 +1,58 @@
+"""The whole loop on the real embedded model, only through keys: chat → judge → train (F5) → swap → the same
+question gets a different answer (greedy both times)."""
+
+from __future__ import annotations
+
+from tuitune.tui.screens.dialogs import EditScreen
+from tuitune.tui.training.dialogs import BeforeAfterScreen
+from tuitune.tui.training.panel import TrainingPanel
+
+from ..helpers import SIZE, screen_text, send, settle, widget_text
+from .conftest import wait_until
+
+QUESTION = "What is the capital of France?"
+BETTER = "TL;DR: Paris.\n\nParis has been the capital of France for centuries."
+
+
+def last_answer(store):
+    conversation = store.conversations()[0]  # newest first
+    return [m for m in store.branch(conversation.id) if m.role == "assistant"][-1]
+
+
+async def test_chat_judge_train_swap_and_the_answer_changes(app_for, clean_engine, store, tiny_settings):
+    clean_engine.settings.generation.max_new_tokens = 12
+    tiny_settings.train.max_steps = 8  # one short example: a few steps of it are quick
+    assert clean_engine.settings.generation.temperature == 0  # greedy: a changed answer is the adapter's doing
+    app = app_for(clean_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, QUESTION)
+        before = last_answer(store)
+        assert before.content.strip() and before.adapter_id is None
+
+        await pilot.press("f3")  # judge it bad…
+        assert store.message(before.id).judgement == "bad"
+        await pilot.press("tab", "e")  # …and write the answer it should have given (a good sibling: a pair)
+        assert isinstance(app.screen, EditScreen)
+        app.screen.query_one("#editor").load_text(BETTER)
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert store.judgement_counts()["good"] == 1 and store.judgement_counts()["pairs"] == 1
+
+        panel = app.chat_screen.query_one(TrainingPanel)
+        await pilot.press("f5")  # train.method = sft
+        await wait_until(pilot, lambda: panel.state == "running", 30, "the run starting")
+        assert "SFT" in widget_text(app, panel)
+        await wait_until(pilot, lambda: panel.state == "done", 200, "training and the swap")
+        assert panel.losses, "the panel showed no progress"
+        name = store.adapters()[0].name
+        assert clean_engine.active_adapter == name == store.get_setting("active_adapter")
+        assert isinstance(app.screen, BeforeAfterScreen)
+        shown = screen_text(app)
+        assert "trained on: " + QUESTION in shown  # two judged answers: too few to hold a prompt out
+        await pilot.press("escape")
+
+        await pilot.press("ctrl+n")
+        await send(pilot, QUESTION)
+        after = last_answer(store)
+        assert after.id != before.id and after.adapter_id == store.adapter(name).id
+        assert after.content.strip() != before.content.strip()

@@ -1,0 +1,229 @@
+"""The adapters screen (F7): the base and every adapter with how it was trained and how it does; switch, roll back,
+base, delete. Swaps run in a thread worker (the engine waits for an answer in flight); the app hears of each
+through `AdapterSwapped`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Label
+
+from tuitune.store.records import Adapter
+from tuitune.textsafe import one_line
+from tuitune.tui.screens.dialogs import ConfirmScreen
+from tuitune.tui.training.signals import PREVIOUS, AdapterSwapped
+
+BASE_KEY = "\0base"  # a row key no adapter name can be
+COLUMNS = ("", "name", "method", "examples", "loss", "approval", "A/B", "date", "parent")
+
+
+def _cell(value: Any, width: int | None = 40, style: str = "") -> Text:
+    return Text(one_line("—" if value in (None, "") else str(value), width), style=style)
+
+
+def _loss(adapter: Adapter) -> str:
+    metrics = adapter.metrics or {}
+    loss = metrics.get("final_loss", metrics.get("train_loss"))
+    return f"{loss:.3f}" if isinstance(loss, (int, float)) else ""
+
+
+def _examples(adapter: Adapter) -> str:
+    counts = adapter.example_counts or {}
+    rows = counts.get("rows")
+    if rows is None:
+        return ""
+    return str(rows)
+
+
+class AdaptersScreen(Screen):
+    BINDINGS = [
+        Binding("s", "switch", "Switch"),
+        Binding("r", "rollback", "Roll back"),
+        Binding("b", "base", "Base"),
+        Binding("d,delete", "delete", "Delete"),
+        Binding("escape,q,f7", "close", "Back"),
+    ]
+
+    class Used(Message):
+        def __init__(self, name: str | None, seconds: float, previous: str | None) -> None:
+            super().__init__()
+            self.name, self.seconds, self.previous = name, seconds, previous
+
+    class Failed(Message):
+        def __init__(self, error: str) -> None:
+            super().__init__()
+            self.error = error
+
+    class Deleted(Message):
+        def __init__(self, name: str) -> None:
+            super().__init__()
+            self.name = name
+
+    def __init__(self, host: Any) -> None:
+        """`host` gives store, engine and adapters (the app)."""
+        super().__init__()
+        self.store, self.engine, self.adapters = host.store, host.engine, host.adapters
+        self.busy = False
+
+    def compose(self) -> ComposeResult:
+        yield Label("Adapters: Enter or s switches · r rolls back · b base · d deletes · Esc back",
+                    id="adapters-title")
+        yield DataTable(id="adapters-table", cursor_type="row", zebra_stripes=True)
+        yield Label("", id="adapters-note", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns(*COLUMNS)
+        self.fill()
+        table.focus()
+
+    # ---- the table -------------------------------------------------------------------------------------------
+    def fill(self, select: str | None = None) -> None:
+        table = self.query_one(DataTable)
+        keep = select if select is not None else self.selected()
+        table.clear()
+        live = self.adapters.active_name
+        ratings = {r.adapter_id: r for r in self.store.adapter_ratings()}
+        table.add_row(_cell("●" if not live else " ", style="bold green"), _cell("base", style="bold"),
+                      _cell(""), _cell(""), _cell(""), self._approval(None), self._ab(ratings.get(None)),
+                      _cell(""), _cell(""), key=BASE_KEY)
+        for adapter in self.store.adapters():
+            parent = self.store.adapter_by_id(adapter.parent_id).name if adapter.parent_id else ""
+            table.add_row(
+                _cell("●" if adapter.name == live else " ", style="bold green"), _cell(adapter.name, 32, "bold"),
+                _cell(adapter.method), _cell(_examples(adapter)), _cell(_loss(adapter)), self._approval(adapter.id),
+                self._ab(ratings.get(adapter.id)), _cell(adapter.created_at[5:16].replace("T", " ")),
+                _cell(parent, 24), key=adapter.name,
+            )
+        keys = [row.value for row in table.rows]
+        if keep in keys:
+            table.move_cursor(row=keys.index(keep))
+        previous = self.store.get_setting(PREVIOUS)
+        back = "nothing yet" if previous is None else (previous or "base")
+        self.note(f"live: {live or 'base'} · roll back goes to: {back}")
+
+    def _approval(self, adapter_id: int | None) -> Text:
+        good, judged = self.store.approval(adapter_id)
+        return _cell(f"{good}/{judged} {100 * good // judged}%" if judged else "")
+
+    @staticmethod
+    def _ab(rating: Any) -> Text:
+        if rating is None or not rating.games:
+            return _cell("")
+        rate = rating.win_rate or 0.0
+        return _cell(f"{100 * rate:.0f}% of {rating.games}, Elo {rating.elo:.0f}")
+
+    def selected(self) -> str | None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return key
+
+    def note(self, text: str) -> None:
+        self.query_one("#adapters-note", Label).update(Text(one_line(text)))
+
+    # ---- actions ---------------------------------------------------------------------------------------------
+    @on(DataTable.RowSelected)
+    def row_selected(self) -> None:
+        self.action_switch()
+
+    def action_switch(self) -> None:
+        key = self.selected()
+        if key is not None:
+            self.use(None if key == BASE_KEY else key)
+
+    def action_base(self) -> None:
+        self.use(None)
+
+    def action_rollback(self) -> None:
+        previous = self.store.get_setting(PREVIOUS)
+        if previous is None:
+            self.notify("nothing to roll back to yet", severity="warning", markup=False)
+            return
+        if previous and self.store.adapter(previous) is None:
+            self.notify(one_line(f"{previous} was deleted; pick another"), severity="warning", markup=False)
+            return
+        self.use(previous or None)
+
+    def use(self, name: str | None) -> None:
+        if self.busy:
+            self.notify("a swap is in progress", severity="warning", markup=False)
+            return
+        if name == self.adapters.active_name or (name is None and not self.adapters.active_name):
+            self.notify(one_line(f"{name or 'base'} is live already"), markup=False)
+            return
+        self.busy = True
+        self.note(f"swapping to {name or 'base'}… (after the answer in flight, if any)")
+        self._use(name)
+
+    @work(thread=True, exit_on_error=False, group="adapters")
+    def _use(self, name: str | None) -> None:
+        previous = self.adapters.active_name
+        try:
+            seconds = self.adapters.use(name)
+        except Exception as exc:
+            self.post_message(self.Failed(str(exc) or exc.__class__.__name__))
+            return
+        self.store.set_setting(PREVIOUS, previous or "")
+        self.post_message(self.Used(name, seconds, previous))
+
+    @on(Used)
+    def used(self, event: Used) -> None:
+        self.busy = False
+        self.fill(select=event.name or BASE_KEY)
+        self.app.post_message(AdapterSwapped(event.name, event.seconds, event.previous))
+        self.notify(one_line(f"{event.name or 'base'} is live (swap {event.seconds:.2f}s)"), markup=False)
+
+    @on(Failed)
+    def failed(self, event: Failed) -> None:
+        self.busy = False
+        self.fill()
+        self.notify(one_line(f"could not switch: {event.error}", 300), severity="error", markup=False)
+
+    def action_delete(self) -> None:
+        name = self.selected()
+        if name is None or name == BASE_KEY:
+            self.notify("the base model cannot be deleted", severity="warning", markup=False)
+            return
+        if self.busy:
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.busy = True
+                self._delete(name)
+
+        self.app.push_screen(ConfirmScreen(f"Delete adapter “{one_line(name, 40)}”?"), confirmed)
+
+    @work(thread=True, exit_on_error=False, group="adapters")
+    def _delete(self, name: str) -> None:
+        was_live = self.adapters.active_name == name
+        try:
+            self.adapters.remove(name)  # unloads it; if it was live, the base is live now
+        except Exception as exc:
+            self.post_message(self.Failed(str(exc) or exc.__class__.__name__))
+            return
+        if self.store.get_setting(PREVIOUS) == name:
+            self.store.set_setting(PREVIOUS, None)
+        if was_live:
+            self.store.set_setting(PREVIOUS, None)
+            self.post_message(self.Used(None, 0.0, name))
+        else:
+            self.post_message(self.Deleted(name))
+
+    @on(Deleted)
+    def deleted(self, event: Deleted) -> None:
+        self.busy = False
+        self.fill()
+        self.notify(one_line(f"deleted {event.name}"), markup=False)
+
+    def action_close(self) -> None:
+        self.app.pop_screen()
