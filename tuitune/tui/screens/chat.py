@@ -59,10 +59,10 @@ class ChatScreen(Screen):
         Binding("f5", "train", "Train", priority=True),
         Binding("ctrl+t,shift+f5", "train_options", "Train…", show=False, priority=True),
         Binding("ctrl+r", "toggle_training", "Run panel", show=False, priority=True),
-        Binding("f7", "adapters", "Adapters", priority=True),
+        Binding("f7", "adapters", "Adapters", show=False, priority=True),
         Binding("f6", "system_prompt", "System prompt", show=False, priority=True),
-        Binding("f8", "curate", "Curate", priority=True),
-        Binding("f9", "ab_test", "A/B", priority=True),
+        Binding("f8", "curate", "Curate", show=False, priority=True),
+        Binding("f9", "ab_test", "A/B", show=False, priority=True),
         Binding("ctrl+n", "new_conversation", "New"),
         Binding("ctrl+s", "toggle_conversations", "List"),
     ]

@@ -14,7 +14,7 @@ from tuitune.chat.session import MAX_PROMPT_CHARS
 class PromptInput(TextArea):
     BINDINGS = [
         Binding("enter", "submit", "Send", priority=True),
-        Binding("ctrl+j,shift+enter,alt+enter", "newline", "Newline", key_display="^j"),
+        Binding("ctrl+j,shift+enter,alt+enter", "newline", "Newline", key_display="^j", show=False),
         Binding("tab", "screen.focus_messages", "Messages", show=False),
         Binding("shift+tab", "screen.focus_conversations", "Conversations", show=False),
     ]
