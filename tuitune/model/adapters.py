@@ -69,15 +69,9 @@ def _tensor_shapes(weights: Path) -> dict[str, tuple[int, ...]]:
     from safetensors import safe_open
 
     try:
-        shapes = {}
+        # Opening checks that the data covers every tensor the header lists, so a cut-short file fails here.
         with safe_open(str(weights), framework="pt") as handle:
-            for key in handle.keys():
-                shapes[key] = tuple(handle.get_slice(key).get_shape())
-        # The header can be intact while the data is cut short: read every tensor once.
-        with safe_open(str(weights), framework="pt") as handle:
-            for key in shapes:
-                handle.get_tensor(key)
-        return shapes
+            return {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}
     except Exception as exc:  # safetensors raises several types for a damaged file
         raise AdapterError(f"{weights}: corrupt or truncated safetensors ({str(exc).splitlines()[0][:120]})") from None
 
