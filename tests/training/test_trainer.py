@@ -9,7 +9,7 @@ import threading
 import pytest
 from safetensors import safe_open
 
-from training_stores import conversation, tldr_store
+from training_stores import tldr_store
 from tuitune.training import attach, live_run, reap_dead_runs, start_run
 from tuitune.training.config import FAIL_AT_STEP_ENV
 

@@ -9,8 +9,8 @@ from textual.app import App
 
 from tuitune.exchange import import_files
 from tuitune.training import start_run
+from tuitune.tui.screens.dialogs import ConfirmScreen
 from tuitune.tui.training.dialogs import (
-    AskScreen,
     BeforeAfterScreen,
     TrainOptionsScreen,
     TrainRequest,
@@ -94,7 +94,7 @@ async def test_cancel_key_stops_the_run_and_registers_nothing(app_for, short_eng
         assert panel.display and "SFT" in widget_text(app, panel)
         await wait_until(pilot, lambda: panel.started_seen, 60, "the trainer starting")
         await pilot.press("f5")  # while training, F5 offers to cancel
-        assert isinstance(app.screen, AskScreen)
+        assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("y")
         await wait_until(pilot, lambda: panel.state == "cancelled", 90, "the run being cancelled")
         run = store.runs()[0]

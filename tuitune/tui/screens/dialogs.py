@@ -71,21 +71,23 @@ class RenameScreen(ModalScreen[str | None]):
 
 
 class ConfirmScreen(ModalScreen[bool]):
+    """A yes/no question; y or the first button says yes, n / Esc or the second (focused) says no."""
+
     BINDINGS = [
         Binding("y", "answer(True)", "Yes"),
         Binding("n,escape", "answer(False)", "No"),
     ]
 
-    def __init__(self, question: str) -> None:
+    def __init__(self, question: str, yes: str = "Delete (y)", no: str = "Keep (n)") -> None:
         super().__init__(classes="dialog-screen")
-        self.question = question
+        self.question, self.yes, self.no = question, yes, no
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(Text(one_line(self.question)), classes="dialog-title", markup=False)
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Delete (y)", variant="error", id="yes")
-                yield Button("Keep (n)", id="no")
+                yield Button(Text(self.yes), variant="error", id="yes")
+                yield Button(Text(self.no), id="no")
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()

@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
+from textual.widgets import Input, Label, RadioButton, RadioSet, Static
 
 from tuitune.config import TrainSettings
 from tuitune.textsafe import one_line, visible
@@ -92,36 +92,6 @@ class TrainOptionsScreen(ModalScreen[TrainRequest | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
-
-
-class AskScreen(ModalScreen[bool]):
-    """A yes/no question; y or the first button says yes, n / Esc or the second says no."""
-
-    BINDINGS = [
-        Binding("y", "answer(True)", "Yes"),
-        Binding("n,escape", "answer(False)", "No"),
-    ]
-
-    def __init__(self, question: str, yes: str, no: str) -> None:
-        super().__init__(classes="dialog-screen")
-        self.question, self.yes, self.no = question, yes, no
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Label(Text(one_line(self.question)), classes="dialog-title", markup=False)
-            with Horizontal(classes="dialog-buttons"):
-                yield Button(Text(self.yes), variant="error", id="yes")
-                yield Button(Text(self.no), id="no")
-
-    def on_mount(self) -> None:
-        self.query_one("#no", Button).focus()
-
-    @on(Button.Pressed)
-    def pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "yes")
-
-    def action_answer(self, yes: bool) -> None:
-        self.dismiss(yes)
 
 
 class BeforeAfterScreen(ModalScreen[None]):

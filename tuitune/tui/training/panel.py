@@ -22,8 +22,8 @@ from tuitune.store import Store
 from tuitune.textsafe import one_line
 from tuitune.training import NothingToTrain, RunHandle, attach, live_run, start_run
 from tuitune.tui.training.compare import Comparison, compare_prompts, fallback_prompts
+from tuitune.tui.screens.dialogs import ConfirmScreen
 from tuitune.tui.training.dialogs import (
-    AskScreen,
     BeforeAfterScreen,
     TrainOptionsScreen,
     TrainRequest,
@@ -178,7 +178,7 @@ class TrainingPanel(Vertical):
             if yes and self.handle is not None and self.handle.run_id == run_id and self.state == "running":
                 self.cancel_run()
 
-        self.app.push_screen(AskScreen(f"Cancel training run {run_id}? Nothing is saved.", "Cancel run (y)",
+        self.app.push_screen(ConfirmScreen(f"Cancel training run {run_id}? Nothing is saved.", "Cancel run (y)",
                                        "Keep training (n)"), answered)
 
     def cancel_run(self) -> None:
