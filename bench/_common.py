@@ -23,15 +23,33 @@ def parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
-def make_engine(args):
+def bench_settings(args, home: str | None = None):
     from tuitune.config import load_settings
+
+    home = home or args.home or tempfile.mkdtemp(prefix="tuitune-bench-")
+    overrides = {"model.spec": args.model, "model.quant": args.quant, "model.cache_dir": args.cache}
+    return load_settings(home, overrides)
+
+
+def make_engine(args):
     from tuitune.model import Engine
 
-    home = args.home or tempfile.mkdtemp(prefix="tuitune-bench-")
-    overrides = {"model.spec": args.model, "model.quant": args.quant, "model.cache_dir": args.cache}
-    engine = Engine(load_settings(home, overrides))
+    engine = Engine(bench_settings(args))
     engine.load()
     return engine
+
+
+def server_client(args, engine):
+    """The home's engine server as users run it (its own process, detached), same model and cache as `engine`,
+    and a client attached to it. Stop it with `lifecycle.stop(client.paths)`."""
+    from tuitune.client import EngineClient
+
+    settings = bench_settings(args, tempfile.mkdtemp(prefix="tuitune-bench-server-"))
+    settings.model.cache_dir = str(Path(engine.info.path).parent)
+    settings.generation = engine.settings.generation
+    client = EngineClient(settings)
+    client.load()
+    return client
 
 
 def machine() -> str:

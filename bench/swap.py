@@ -1,7 +1,9 @@
 """Adapter swap in place vs a cold reload of base + adapter; memory over 20 swaps; first token after a swap.
 
 JSON: swap_ratio (hot load+activate ÷ cold reload; target <= 0.01), swap_ms, mem_growth (after 20 swaps ÷ after
-1; target <= 1.01), ttft_after_swap_ratio (first-token latency right after a swap ÷ before; target <= 1.1).
+1; target <= 1.01), ttft_after_swap_ratio (first-token latency right after a swap ÷ before; target <= 1.1),
+server_swap_ratio (a swap through the engine server's /v1/load_lora_adapter, as the app does it ÷ the in-process
+swap; target <= 1.2).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import machine, make_engine, parser, report
+from _common import machine, make_engine, parser, report, server_client
 
 PROMPT = [{"role": "user", "content": "Give me one tip for learning a language."}]
 TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
@@ -77,6 +79,17 @@ def main() -> None:
     mem_many = memory_bytes(engine)
     engine.unload_adapter(f"s{args.swaps - 1}")
 
+    client = server_client(args, engine)
+    served, local = [], []
+    for i in range(5):  # interleaved: the same adapter through the server, then in this process
+        served.append(client.load_adapter(f"h{i}", str(folder)))
+        client.unload_adapter(f"h{i}")
+        local.append(engine.load_adapter(f"l{i}", str(folder)))
+        engine.unload_adapter(f"l{i}")
+    from tuitune.server import lifecycle
+
+    lifecycle.stop(client.paths)
+
     start = time.perf_counter()
     cold = make_engine(args)
     cold.load_adapter("cold", str(folder))
@@ -87,6 +100,9 @@ def main() -> None:
         "bench": "swap", "model": engine.info.name, "quant": engine.info.quant, "device": engine.info.device,
         "swap_ms": round(swap_s * 1000, 1), "cold_reload_ms": round(cold_s * 1000, 1),
         "swap_ratio": round(swap_s / cold_s, 5),
+        "server_swap_ms": round(statistics.median(served) * 1000, 1),
+        "inprocess_swap_ms": round(statistics.median(local) * 1000, 1),
+        "server_swap_ratio": round(statistics.median(served) / statistics.median(local), 3),
         "mem_after_1_mb": round(mem_one / 1e6, 1), "mem_after_n_mb": round(mem_many / 1e6, 1), "swaps": args.swaps,
         "mem_growth": round(mem_many / mem_one, 4),
         "ttft_before_ms": round(before * 1000, 1), "ttft_after_swap_ms": round(after * 1000, 1),
@@ -96,6 +112,8 @@ def main() -> None:
     print(f"model {figures['model']} {figures['quant']} on {figures['device']}")
     print(f"hot swap {figures['swap_ms']} ms vs cold reload {figures['cold_reload_ms']} ms: "
           f"swap_ratio {figures['swap_ratio']} (target <= 0.01)")
+    print(f"swap through the server {figures['server_swap_ms']} ms vs in process {figures['inprocess_swap_ms']} ms: "
+          f"server_swap_ratio {figures['server_swap_ratio']} (target <= 1.2)")
     print(f"memory after 1 swap {figures['mem_after_1_mb']} MB, after {args.swaps}: {figures['mem_after_n_mb']} MB: "
           f"mem_growth {figures['mem_growth']} (target <= 1.01)")
     print(f"first token {figures['ttft_before_ms']} ms before, {figures['ttft_after_swap_ms']} ms right after: "

@@ -1,4 +1,5 @@
-"""Shared fixtures: a fresh home per test, and the real embedded model in real nf4, loaded once per session."""
+"""Shared fixtures: a fresh home per test, and the real embedded model in real nf4, loaded once per session and
+served once per session by the real engine server (in a thread of the test process) to the clients under test."""
 
 from __future__ import annotations
 
@@ -20,11 +21,14 @@ def model_cache(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def home(tmp_path, model_cache, monkeypatch) -> Path:
+def home(tmp_path, model_cache, monkeypatch):
     home = tmp_path / "home"
     monkeypatch.setenv("TUITUNE_HOME", str(home))
     monkeypatch.setenv("TUITUNE_MODEL_CACHE", str(model_cache))
-    return home
+    yield home
+    from tuitune.server import lifecycle
+
+    lifecycle.stop(lifecycle.EnginePaths(home))  # a CLI verb may have started the home's engine server
 
 
 @pytest.fixture
@@ -66,6 +70,38 @@ def clean_engine(engine):
         engine.unload_adapter(name)
     engine.activate(None)
     engine.settings.generation = GenerationSettings()
+
+
+@pytest.fixture(scope="session")
+def threaded_server(engine, tmp_path_factory):
+    """The session's engine behind the real HTTP server (uvicorn + Starlette), on a Unix socket."""
+    from tuitune.server.serve import ThreadedServer
+
+    server = ThreadedServer(engine, tmp_path_factory.mktemp("srv") / "engine.sock").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def engine_server(threaded_server) -> str:
+    """The URL clients attach to the session's server with."""
+    return threaded_server.url
+
+
+@pytest.fixture
+def engine_client(engine, engine_server, settings):
+    """An EngineClient of the session's server with this test's settings; the server drops every adapter after."""
+    from tuitune.client import EngineClient
+    from tuitune.config import GenerationSettings
+
+    engine.settings.generation = GenerationSettings()
+    client = EngineClient(settings, url=engine_server)
+    client.load()
+    yield client
+    client.close()
+    for name in list(engine.loaded_adapters):
+        engine.unload_adapter(name)
+    engine.activate(None)
 
 
 from adapter_fixtures import make_adapter  # noqa: E402,F401  (a session fixture shared by model and CLI tests)

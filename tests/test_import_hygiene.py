@@ -24,9 +24,24 @@ def test_core_never_imports_textual(core):
     assert not any(name == "textual" or name.startswith("textual.") for name in loaded)
 
 
-@pytest.mark.parametrize("part", ["tuitune.config", "tuitune.store", "tuitune.model", "tuitune.chat", "tuitune.cli"])
+@pytest.mark.parametrize("part", ["tuitune.config", "tuitune.store", "tuitune.model", "tuitune.chat", "tuitune.cli",
+                                  "tuitune.client", "tuitune.server.lifecycle", "tuitune.server.app",
+                                  "tuitune.tui.app"])
 def test_importing_a_part_does_not_import_torch(part):
     assert "torch" not in _modules_after(f"import {part}")
+
+
+def test_the_app_and_every_client_verb_reach_the_model_without_torch(tmp_path):
+    """The TUI, ask, A/B, the swap after training: all through the engine client, so building the app and
+    every CLI verb module loads neither torch nor transformers nor the in-process engine."""
+    code = ("from tuitune.config import load_settings\n"
+            "from tuitune.tui.app import make_app\n"
+            "from tuitune.cli import chat, adapters, serve, training, exchange\n"
+            "import tuitune.chat.ab, tuitune.tui.training.panel\n"
+            f"app = make_app(load_settings({str(tmp_path / 'home')!r}))\n"
+            "assert type(app.engine).__name__ == 'EngineClient'")
+    loaded = _modules_after(code)
+    assert not {"torch", "transformers", "peft", "tuitune.model.engine"} & loaded
 
 
 def test_help_does_not_import_torch(tmp_path):

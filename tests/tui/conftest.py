@@ -20,3 +20,9 @@ def app_for(settings, store):
         return make_app(settings, store=store, engine=engine)
 
     return build
+
+
+@pytest.fixture
+def clean_engine(engine_client):
+    """The app reaches the model through the engine server, as it does for users."""
+    return engine_client

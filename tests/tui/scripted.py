@@ -1,4 +1,4 @@
-"""A stand-in engine with the real Engine's interface, for layout snapshots and for the tests that need exact
+"""A stand-in engine with the engine client's interface, for layout snapshots and for the tests that need exact
 adversarial model text or a generation that blocks. Everything else runs the real model."""
 
 from __future__ import annotations
@@ -6,7 +6,10 @@ from __future__ import annotations
 import re
 import threading
 
-from tuitune.model import Generation, GenerationStats, ModelInfo
+from tuitune.generation import Generation, GenerationStats
+from tuitune.model import ModelInfo
+
+_ACTIVE = object()
 
 
 class ScriptedEngine:
@@ -22,11 +25,11 @@ class ScriptedEngine:
     def load(self, progress=lambda _: None) -> ModelInfo:
         return self.info
 
-    def generate(self, messages, cancel=None, max_new_tokens=None) -> Generation:
+    def generate(self, messages, cancel=None, max_new_tokens=None, *, adapter=_ACTIVE) -> Generation:
         self.prompts.append(messages)
         text = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
         cancel = cancel or threading.Event()
-        stats = GenerationStats(prompt_tokens=12)
+        stats = GenerationStats(prompt_tokens=12, adapter=self.active_adapter if adapter is _ACTIVE else adapter)
         return Generation(self._pieces(text, cancel, stats), stats)
 
     def _pieces(self, text: str, cancel: threading.Event, stats: GenerationStats):

@@ -8,8 +8,8 @@ DPO pair and KTO rows), a comparison row for the ratings, and the branch the con
         for piece in answer: ...                        # each answer streams like Chat.answer's
     reveal = round.pick("A")                            # "A", "B", "tie" or "both_bad"; see tuitune.store.ab
 
-The answers stream one after the other: the engine has one active adapter at a time, and it must not change under
-an answer in flight. When the caller asks for B before reading A to the end, A is finished first, unseen.
+The answers stream one after the other, each request naming its contender (the engine queues requests). When the
+caller asks for B before reading A to the end, A is finished first, unseen.
 """
 
 from __future__ import annotations
@@ -70,21 +70,16 @@ class ABRound:
 
     def stream(self) -> Iterator[tuple[str, Answer]]:
         """Yield ("A", answer) then ("B", answer), each stored as an 'ab' sibling answer with its adapter. A cancel
-        stops the answer in flight and skips the rest. The adapter live before the round is live again after."""
-        engine = self.chat.engine
-        previous = engine.active_adapter
-        try:
-            for label in LABELS:
-                if self.cancel.is_set() or label in self.answers:
-                    continue
-                engine.activate(self._contenders[label])
-                answer = self.chat.answer(self.user_message_id, cancel=self.cancel, source="ab")
-                self.answers[label] = answer
-                yield label, answer
-                for _ in answer:  # finish what the caller left unread before the adapter changes
-                    pass
-        finally:
-            engine.activate(previous if previous in engine.loaded_adapters else None)
+        stops the answer in flight and skips the rest. The chat's own adapter is not touched."""
+        for label in LABELS:
+            if self.cancel.is_set() or label in self.answers:
+                continue
+            answer = self.chat.answer(self.user_message_id, cancel=self.cancel, source="ab",
+                                      adapter=self._contenders[label])
+            self.answers[label] = answer
+            yield label, answer
+            for _ in answer:  # finish what the caller left unread before the next answer starts
+                pass
 
     def pick(self, choice: str) -> Reveal:
         """Record the pick (see tuitune.store.ab for what each choice judges) and reveal who was who."""
@@ -127,8 +122,9 @@ class ABTest:
         if user.role != "user":
             raise ChatError("only a user turn can be answered")
         engine = self.chat.engine
+        loaded = engine.loaded_adapters
         for name in (first, second):
-            if name is None or name in engine.loaded_adapters:
+            if name is None or name in loaded:
                 continue
             adapter = self.chat.store.adapter(name)
             if adapter is None:

@@ -1,6 +1,7 @@
-"""Which adapters exist (the store) and which one is live (the engine), kept in step.
+"""Which adapters exist (the store) and which one this client answers with (the engine client), kept in step.
 
 The active adapter's name is a store setting, so the CLI and the TUI start on the adapter the user chose last.
+The engine server checks every adapter against its base before it loads it; this side never touches torch.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from typing import Any
+
+from tuitune.client import AdapterError
 from tuitune.config import Settings
-from tuitune.model import AdapterError, Engine
-from tuitune.model.adapters import read_metadata, validate
+from tuitune.model.adapters import read_metadata
 from tuitune.store import Store
 
 ACTIVE = "active_adapter"
@@ -20,7 +23,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 class Adapters:
-    def __init__(self, settings: Settings, store: Store, engine: Engine):
+    def __init__(self, settings: Settings, store: Store, engine: Any):
         self.settings, self.store, self.engine = settings, store, engine
 
     @property
@@ -28,27 +31,30 @@ class Adapters:
         return self.store.get_setting(ACTIVE) or None
 
     def add(self, path: str | Path, name: str | None = None) -> str:
-        """Validate an outside adapter against the loaded base, copy it into the home and register it."""
+        """Copy an outside adapter into the home, have the engine check and load it against its base, register it."""
         source = Path(path).expanduser()
         name = name or source.name
         if not _NAME.match(name):
             raise AdapterError(f"{name!r} is not a usable adapter name (letters, digits, . _ -; at most 64)")
         if self.store.adapter(name) is not None:
             raise AdapterError(f"an adapter named {name!r} exists already; pass --name")
-        check = validate(source, self.engine.model, self.engine.info.name)
         target = self.settings.adapters_dir / name
         if target.exists():
             raise AdapterError(f"{target} exists already; pass another --name")
-        self.settings.adapters_dir.mkdir(parents=True, exist_ok=True)
+        self.settings.adapters_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=self.settings.adapters_dir))
         try:
             for file in ("adapter_config.json", "adapter_model.safetensors", "tuitune.json", "README.md"):
-                if (source / file).is_file():
-                    shutil.copy2(source / file, tmp / file)
+                _copy_inside(source, file, tmp)
             tmp.rename(target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        meta = check.metadata or read_metadata(source)
+        try:
+            self.engine.load_adapter(name, str(target), activate=False)
+        except Exception:
+            shutil.rmtree(target, ignore_errors=True)
+            raise
+        meta = read_metadata(target)
         self.store.add_adapter(
             name, str(target), self.engine.info.name, method=meta.get("method"),
             template_fingerprint=meta.get("template_fingerprint"), metrics=meta.get("metrics"),
@@ -93,3 +99,13 @@ class Adapters:
         if self.active_name == name:
             self.store.set_setting(ACTIVE, "")
         self.store.delete_adapter(name)
+
+
+def _copy_inside(source: Path, file: str, target: Path) -> None:
+    """Copy one file of an adapter folder; a link that leads out of the folder is refused, never followed."""
+    path = source / file
+    if not path.is_file():
+        return
+    if path.is_symlink() and source.resolve() not in path.resolve().parents:
+        raise AdapterError(f"{path}: a link that leaves the adapter folder; copy the real file in")
+    shutil.copyfile(path, target / file)

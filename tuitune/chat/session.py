@@ -11,10 +11,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from tuitune.config import Settings
-from tuitune.model import Engine, GenerationStats
+from tuitune.generation import GenerationStats
 from tuitune.store import Store
 
 SAVE_EVERY_S = 0.25
@@ -55,7 +55,8 @@ class Answer:
 
 
 class Chat:
-    def __init__(self, settings: Settings, store: Store, engine: Engine):
+    def __init__(self, settings: Settings, store: Store, engine: Any):
+        """`engine` is a tuitune.client.EngineClient (or an object with its interface)."""
         self.settings, self.store, self.engine = settings, store, engine
 
     # ---- building the prompt -------------------------------------------------------------------------------
@@ -90,16 +91,20 @@ class Chat:
             self.store.rename_conversation(conversation_id, _title_from(text))
         return message_id
 
-    def answer(self, user_message_id: int, cancel: threading.Event | None = None, source: str = "chat") -> Answer:
-        """Start an answer to a user turn; errors in fitting the prompt raise here, before any row is written."""
+    def answer(self, user_message_id: int, cancel: threading.Event | None = None, source: str = "chat",
+               **adapter: str | None) -> Answer:
+        """Start an answer to a user turn; errors in fitting the prompt raise here, before any row is written.
+        `adapter=NAME` (None: the base) answers with that adapter instead of the engine client's default. The row
+        records the adapter the engine reports for this very request."""
         user = self.store.message(user_message_id)
         if user.role != "user":
             raise ChatError("only a user turn can be answered")
-        generation = self.engine.generate(self.prompt_messages(user.conversation_id, user.id), cancel=cancel)
+        generation = self.engine.generate(self.prompt_messages(user.conversation_id, user.id), cancel=cancel,
+                                          **adapter)
         info = self.engine.info
         message_id = self.store.add_message(
             user.conversation_id, "assistant", "", parent_id=user.id, status="streaming", source=source,
-            adapter_id=self._active_adapter_id(), model=info.name if info else None,
+            adapter_id=self._adapter_id(generation.stats.adapter), model=info.name if info else None,
         )
         answer = Answer(message_id, iter(()), generation.stats)
         answer.pieces = self._stream(answer, generation)
@@ -146,8 +151,7 @@ class Chat:
                     answer.message_id, content=answer.text, status=answer.status, stats=generation.stats.as_dict()
                 )
 
-    def _active_adapter_id(self) -> int | None:
-        name = self.engine.active_adapter
+    def _adapter_id(self, name: str | None) -> int | None:
         adapter = self.store.adapter(name) if name else None
         return adapter.id if adapter else None
 

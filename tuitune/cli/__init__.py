@@ -28,9 +28,9 @@ def cli(ctx: click.Context, home: str | None, model_spec: str | None, quant: str
 
 
 def _register() -> None:
-    from tuitune.cli import adapters, chat, doctor, exchange, training
+    from tuitune.cli import adapters, chat, doctor, exchange, serve, training, web
 
-    for module in (chat, doctor, adapters, training, exchange):
+    for module in (chat, serve, web, doctor, adapters, training, exchange):
         for command in module.COMMANDS:
             cli.add_command(command)
 

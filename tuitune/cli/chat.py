@@ -57,7 +57,7 @@ def _ask(ctx: CliContext, prompt: str, adapter: str | None, system_prompt: str |
     stats = answer.stats
     click.echo(
         f"[{answer.status}: {stats.new_tokens} tokens, {stats.tokens_per_s:.1f} tok/s, "
-        f"first token {stats.ttft_s * 1000:.0f} ms, {engine.active_adapter or 'base'}]",
+        f"first token {stats.ttft_s * 1000:.0f} ms, {stats.adapter or 'base'}]",
         err=True,
     )
     if answer.status == "stopped":

@@ -20,6 +20,10 @@ class UserError(Exception):
 def user_errors() -> tuple[type[BaseException], ...]:
     """Error types that mean 'bad input', not 'bug'; imported lazily so --help stays light."""
     kinds: list[type[BaseException]] = [UserError, SettingsError, OSError, ValueError]
+    if "tuitune.client" in sys.modules:
+        from tuitune.client import EngineError
+
+        kinds.append(EngineError)
     if "tuitune.model" in sys.modules:
         from tuitune.model import AdapterError, EngineError, ModelSourceError, PromptTooLong
 
@@ -64,19 +68,20 @@ class CliContext:
         return self._store
 
     def engine(self, quiet: bool = False):
+        """A client attached to the home's engine server (started detached when none runs) or to engine.url."""
         if self._engine is None:
-            from tuitune.model import Engine
+            from tuitune.client import EngineClient
 
-            engine = Engine(self.settings)
+            engine = EngineClient(self.settings)
             info = engine.load(progress=(lambda _: None) if quiet else (lambda msg: click.echo(msg, err=True)))
             if not quiet:
-                click.echo(f"ready: {info.name}, {info.quant} on {info.device}, {info.footprint_mb:.0f} MB", err=True)
+                click.echo(f"engine: {info.name}, {info.quant} on {info.device} at {info.address}", err=True)
             self._engine = engine
         return self._engine
 
     def adapters(self, load_engine: bool = True):
         from tuitune.chat.adapters import Adapters
-        from tuitune.model import Engine
+        from tuitune.client import EngineClient
 
-        engine = self.engine(quiet=True) if load_engine else (self._engine or Engine(self.settings))
+        engine = self.engine(quiet=True) if load_engine else (self._engine or EngineClient(self.settings))
         return Adapters(self.settings, self.store, engine)

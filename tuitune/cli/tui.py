@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import click
+
 from tuitune.cli.context import CliContext
 
 
 def open_tui(ctx: CliContext) -> None:
+    from tuitune.server import lifecycle
     from tuitune.tui.app import make_app
 
-    make_app(ctx.settings).run()
+    app = make_app(ctx.settings)
+    app.run()
+    engine = app.engine
+    if getattr(engine, "spawns", False) and lifecycle.running(engine.paths):
+        pid = lifecycle.read_info(engine.paths).get("pid", "?")
+        click.echo(f"the engine server (pid {pid}) keeps the model loaded for the next start; "
+                   f"`tuitune serve --stop` ends it", err=True)

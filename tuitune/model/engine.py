@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from tuitune.config import Settings
+from tuitune.generation import Generation, GenerationStats
 from tuitune.model import adapters as adapter_files
 from tuitune.model.loader import ModelInfo, load
 from tuitune.model.packing import weights_stay_packed
@@ -22,41 +23,19 @@ class EngineError(RuntimeError):
     """A request the engine refuses; the message is for the user."""
 
 
-@dataclass
-class GenerationStats:
-    prompt_tokens: int = 0
-    new_tokens: int = 0
-    ttft_s: float = 0.0
-    total_s: float = 0.0
-    dropped_turns: int = 0
-    finish: str = ""  # eos | length | cancelled
+@dataclass(frozen=True)
+class Sampling:
+    """How one request samples; fields left None take the settings' generation values."""
 
-    @property
-    def tokens_per_s(self) -> float:
-        decode_s = self.total_s - self.ttft_s
-        return (self.new_tokens - 1) / decode_s if self.new_tokens > 1 and decode_s > 0 else 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "prompt_tokens": self.prompt_tokens,
-            "new_tokens": self.new_tokens,
-            "ttft_s": round(self.ttft_s, 4),
-            "tokens_per_s": round(self.tokens_per_s, 2),
-        }
+    max_new_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    repetition_penalty: float | None = None
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
 
 
-@dataclass
-class Generation:
-    """Iterate for text pieces; `stats` is complete once iteration ends."""
-
-    pieces: Iterator[str]
-    stats: GenerationStats = field(default_factory=GenerationStats)
-
-    def __iter__(self) -> Iterator[str]:
-        return self.pieces
-
-    def text(self) -> str:
-        return "".join(self.pieces)
+_ACTIVE = object()  # generate(adapter=...) default: whatever adapter is active
 
 
 class Engine:
@@ -97,62 +76,93 @@ class Engine:
         messages: list[dict[str, str]],
         cancel: threading.Event | None = None,
         max_new_tokens: int | None = None,
+        *,
+        adapter: Any = _ACTIVE,
+        sampling: Sampling | None = None,
     ) -> Generation:
-        """Fit the conversation to the context window now (errors surface here), then stream lazily."""
+        """Fit the conversation to the context window now (errors surface here), then stream lazily.
+
+        `adapter` names the loaded adapter to answer with (None: the base); it is applied under the engine lock,
+        so the answer is written by exactly that adapter whatever other requests switch in between."""
         self._require()
-        budget = max_new_tokens or self.settings.generation.max_new_tokens
+        sampling = sampling or Sampling()
+        budget = max_new_tokens or sampling.max_new_tokens or self.settings.generation.max_new_tokens
         if not messages or messages[-1]["role"] != "user":
             raise EngineError("a generation needs a conversation that ends with a user turn")
         if not messages[-1]["content"].strip():
             raise EngineError("the prompt is empty")
+        name = self.active_adapter if adapter is _ACTIVE else adapter
+        self._require_adapter(name)
         fitted = fit_messages(self.tokenizer, messages, self.context_budget(budget))
-        stats = GenerationStats(prompt_tokens=len(fitted.input_ids), dropped_turns=fitted.dropped_turns)
-        return Generation(self._stream(fitted.input_ids, budget, cancel or threading.Event(), stats), stats)
+        stats = GenerationStats(prompt_tokens=len(fitted.input_ids), dropped_turns=fitted.dropped_turns, adapter=name)
+        pieces = self._stream(fitted.input_ids, budget, cancel or threading.Event(), stats, sampling)
+        return Generation(_cut_at_stop(pieces, sampling.stop, stats) if sampling.stop else pieces, stats)
 
-    def _stream(self, prompt: list[int], budget: int, cancel: threading.Event, stats: GenerationStats):
+    def _require_adapter(self, name: str | None) -> None:
+        if name is not None and name not in self.loaded_adapters:
+            raise EngineError(f"adapter {name!r} is not loaded")
+
+    def _stream(self, prompt: list[int], budget: int, cancel: threading.Event, stats: GenerationStats,
+                sampling: Sampling):
+        import torch
+
+        temperature = self._pick(sampling.temperature, "temperature")
+        processors = self._logits_processors(sampling)
+        stop_ids = self._stop_ids()
+        with self._lock, torch.inference_mode():
+            self._require_adapter(stats.adapter)  # it may have been unloaded while this request waited
+            with self._adapter_context(stats.adapter):
+                yield from self._decode(prompt, budget, cancel, stats, temperature, processors, stop_ids,
+                                        sampling.seed)
+
+    def _decode(self, prompt, budget, cancel, stats, temperature, processors, stop_ids, seed):
         import torch
         from transformers import DynamicCache
 
-        gen = self.settings.generation
-        processors = self._logits_processors()
-        stop_ids = self._stop_ids()
-        with self._lock, torch.inference_mode(), self._adapter_context():
-            start = time.perf_counter()
-            device = self.model.device
-            ids = torch.tensor([prompt], device=device)
-            cache = DynamicCache()
-            new: list[int] = []
-            prefix_at = read_at = 0
-            stats.finish = "length"
-            logits = self.model(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=1).logits[:, -1, :]
-            while len(new) < budget:
-                if cancel.is_set():
-                    stats.finish = "cancelled"
-                    break
-                if processors:
-                    context = torch.tensor([prompt + new], device=device)
-                    logits = processors(context, logits.float())
-                if gen.temperature > 0:
-                    token = int(torch.multinomial(torch.softmax(logits.float(), dim=-1), 1)[0, 0])
-                else:
-                    token = int(logits.argmax(dim=-1)[0])
-                if not new:
-                    stats.ttft_s = time.perf_counter() - start
-                if token in stop_ids:
-                    stats.finish = "eos"
-                    break
-                new.append(token)
-                piece, prefix_at, read_at = self._decode_tail(new, prefix_at, read_at)
-                if piece:
-                    stats.new_tokens, stats.total_s = len(new), time.perf_counter() - start
-                    yield piece
-                if len(new) >= budget or cancel.is_set():
-                    continue
-                step = torch.tensor([[token]], device=device)
-                logits = self.model(input_ids=step, cache=cache, use_cache=True).logits[:, -1, :]
-            stats.new_tokens, stats.total_s = len(new), time.perf_counter() - start
+        if cancel.is_set():  # the client left while this request queued for the engine
+            stats.finish = "cancelled"
+            return
+        start = time.perf_counter()
+        device = self.model.device
+        rng = torch.Generator(device=device).manual_seed(seed) if seed is not None and temperature > 0 else None
+        ids = torch.tensor([prompt], device=device)
+        cache = DynamicCache()
+        new: list[int] = []
+        prefix_at = read_at = 0
+        stats.finish = "length"
+        logits = self.model(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=1).logits[:, -1, :]
+        while len(new) < budget:
             if cancel.is_set():
                 stats.finish = "cancelled"
+                break
+            if processors:
+                context = torch.tensor([prompt + new], device=device)
+                logits = processors(context, logits.float())
+            if temperature > 0:
+                probs = torch.softmax(logits.float(), dim=-1)
+                token = int(torch.multinomial(probs, 1, generator=rng)[0, 0])
+            else:
+                token = int(logits.argmax(dim=-1)[0])
+            if not new:
+                stats.ttft_s = time.perf_counter() - start
+            if token in stop_ids:
+                stats.finish = "eos"
+                break
+            new.append(token)
+            piece, prefix_at, read_at = self._decode_tail(new, prefix_at, read_at)
+            if piece:
+                stats.new_tokens, stats.total_s = len(new), time.perf_counter() - start
+                yield piece
+            if len(new) >= budget or cancel.is_set():
+                continue
+            step = torch.tensor([[token]], device=device)
+            logits = self.model(input_ids=step, cache=cache, use_cache=True).logits[:, -1, :]
+        stats.new_tokens, stats.total_s = len(new), time.perf_counter() - start
+        if cancel.is_set():
+            stats.finish = "cancelled"
+
+    def _pick(self, value: Any, name: str) -> Any:
+        return getattr(self.settings.generation, name) if value is None else value
 
     def _decode_tail(self, tokens: list[int], prefix_at: int, read_at: int) -> tuple[str, int, int]:
         """Decode only the newest tokens, with a little context before them so spacing comes out right.
@@ -167,7 +177,7 @@ class Engine:
             return after[len(before):], read_at, len(tokens)
         return "", prefix_at, read_at
 
-    def _logits_processors(self):
+    def _logits_processors(self, sampling: Sampling):
         from transformers import (
             LogitsProcessorList,
             RepetitionPenaltyLogitsProcessor,
@@ -175,14 +185,16 @@ class Engine:
             TopPLogitsWarper,
         )
 
-        gen = self.settings.generation
+        penalty = self._pick(sampling.repetition_penalty, "repetition_penalty")
+        temperature = self._pick(sampling.temperature, "temperature")
+        top_p = self._pick(sampling.top_p, "top_p")
         processors = LogitsProcessorList()
-        if gen.repetition_penalty and gen.repetition_penalty != 1.0:
-            processors.append(RepetitionPenaltyLogitsProcessor(gen.repetition_penalty))
-        if gen.temperature > 0:
-            processors.append(TemperatureLogitsWarper(gen.temperature))
-            if gen.top_p < 1.0:
-                processors.append(TopPLogitsWarper(gen.top_p))
+        if penalty and penalty != 1.0:
+            processors.append(RepetitionPenaltyLogitsProcessor(penalty))
+        if temperature > 0:
+            processors.append(TemperatureLogitsWarper(temperature))
+            if top_p < 1.0:
+                processors.append(TopPLogitsWarper(top_p))
         return processors
 
     def _stop_ids(self) -> set[int]:
@@ -191,11 +203,13 @@ class Engine:
         ids.update(configured if isinstance(configured, list) else [configured])
         return {int(i) for i in ids if i is not None}
 
-    def _adapter_context(self):
+    def _adapter_context(self, name: str | None):
         from contextlib import nullcontext
 
-        if self.active_adapter is None and hasattr(self.model, "disable_adapter"):
-            return self.model.disable_adapter()
+        if name is None:
+            return self.model.disable_adapter() if hasattr(self.model, "disable_adapter") else nullcontext()
+        if self.model.active_adapter != name:
+            self.model.set_adapter(name)
         return nullcontext()
 
     # ---- adapters ------------------------------------------------------------------------------------------
@@ -264,3 +278,28 @@ class Engine:
                 # peft keeps one adapter at least; unwrap to the bare base instead.
                 self.model = self.model.unload()
             del self.loaded_adapters[name]
+
+
+def _cut_at_stop(pieces: Iterator[str], stops: tuple[str, ...], stats: GenerationStats) -> Iterator[str]:
+    """Pass pieces through until a stop string appears; text that might begin a stop string is held back until
+    the next piece decides. Closing the inner generator ends the decode, so the compute stops too."""
+    held = ""
+    longest = max(len(stop) for stop in stops)
+    try:
+        for piece in pieces:
+            held += piece
+            hits = [held.index(stop) for stop in stops if stop in held]
+            if hits:
+                stats.finish = "stop"
+                if held[: min(hits)]:
+                    yield held[: min(hits)]
+                return
+            keep = next((n for n in range(min(longest - 1, len(held)), 0, -1)
+                         if any(stop.startswith(held[-n:]) for stop in stops)), 0)
+            if len(held) > keep:
+                yield held[: len(held) - keep]
+                held = held[len(held) - keep:]
+        if held:
+            yield held
+    finally:
+        pieces.close()

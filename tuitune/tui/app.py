@@ -1,7 +1,8 @@
 """The tuitune app and `make_app`, the one factory the CLI and the tests share.
 
-The window paints first; the model loads afterwards in a thread worker (torch is imported there, never on the
-event loop), and a message sent before it is ready waits for it."""
+The model lives in the engine server, not here: the window paints first, then a thread worker attaches to the
+home's server (starting it when none runs) and a message sent before it is ready waits for it. Quitting leaves the
+server and its loaded model running for the next start."""
 
 from __future__ import annotations
 
@@ -63,8 +64,20 @@ class TuituneApp(App):
         self._load_model()
 
     def _model_name(self) -> str:
-        spec = self.settings.model.spec
+        spec = self.settings.engine.url or self.settings.model.spec
         return "SmolLM2-135M-Instruct" if spec == "embedded" else spec
+
+    def engine_line(self) -> str:
+        """Which engine this app is attached to: model, quantization, device, then '@sock' (the home's server on
+        its Unix socket) or the backend and URL."""
+        info = self.engine.info
+        where = getattr(info, "address", "") or ""
+        backend = getattr(info, "backend", "local")
+        if where.startswith("unix:"):
+            where = "@sock" if backend == "local" else f"@{backend} sock"
+        elif where:
+            where = f"@{backend} {where.split('://', 1)[-1]}"
+        return " ".join(part for part in (info.name, info.quant, info.device, where) if part and part != "?")
 
     @work(thread=True, exit_on_error=False, group="model")
     def _load_model(self) -> None:
@@ -89,7 +102,7 @@ class TuituneApp(App):
 
     def on_tuitune_app_model_loaded(self, event: ModelLoaded) -> None:
         info = self.engine.info
-        self.chat_screen.show_model(f"{info.name} {info.quant} {info.device}", self.engine.active_adapter or "base")
+        self.chat_screen.show_model(self.engine_line(), self.engine.active_adapter or "base")
         if event.note:
             self.notify(one_line(event.note, 300), severity="warning", markup=False)
 
@@ -135,12 +148,12 @@ class TuituneApp(App):
 
 
 def make_app(settings: Settings, *, store: Store | None = None, engine: Any = None) -> TuituneApp:
-    """The app over `settings`; the store is opened and the engine created here unless given."""
+    """The app over `settings`; the store is opened and the engine client created here unless given."""
     if store is None:
         store = Store.open(settings.db_path)
     store.mark_streaming_stopped()
     if engine is None:
-        from tuitune.model import Engine  # does not import torch: that happens when the model loads
+        from tuitune.client import EngineClient
 
-        engine = Engine(settings)
+        engine = EngineClient(settings)
     return TuituneApp(settings, store, engine)

@@ -1,0 +1,78 @@
+"""`tuitune serve`: the home's engine server in the foreground, or its status, or stop it."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from tuitune.cli.context import CliContext, UserError, run_guarded
+from tuitune.textsafe import one_line
+
+
+@click.command()
+@click.option("--host", help="serve TCP on this address instead of the home's Unix socket (needs an API key)")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="TCP port with --host")
+@click.option("--new-key", is_flag=True, help="write a new random API key to the home's engine.key and print it")
+@click.option("--status", "show_status", is_flag=True, help="the running server: pid, model, adapters, uptime, memory")
+@click.option("--stop", is_flag=True, help="stop the home's running server")
+@click.pass_obj
+def serve(ctx: CliContext, host: str | None, port: int, new_key: bool, show_status: bool, stop: bool) -> None:
+    """Run the engine server: the model stays loaded for every client (TUI, CLI, any OpenAI client)."""
+    run_guarded(lambda: _serve(ctx, host, port, new_key, show_status, stop))
+
+
+def _serve(ctx: CliContext, host: str | None, port: int, new_key: bool, show_status: bool, stop: bool) -> None:
+    from tuitune.server import lifecycle
+
+    paths = lifecycle.EnginePaths(ctx.settings.home)
+    if show_status:
+        _print_status(ctx)
+        return
+    if stop:
+        pid = lifecycle.stop(paths)
+        click.echo("no engine server runs for this home" if pid is None else f"stopped the engine server (pid {pid})")
+        return
+    if new_key:
+        paths.key.unlink(missing_ok=True)
+        click.echo(lifecycle.api_key(paths, create=True))
+        return
+    if ctx.settings.engine.backend == "vllm":
+        raise UserError("engine.backend is vllm: start vLLM as the README shows, and tuitune attaches to engine.url")
+    from tuitune.server.serve import serve as run_server
+
+    try:
+        run_server(ctx.settings, host, port, announce=lambda text: click.echo(one_line(text, 300), err=True))
+    except lifecycle.ServerError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _print_status(ctx: CliContext) -> None:
+    from tuitune.client import EngineClient, EngineError
+    from tuitune.server import lifecycle
+
+    client = EngineClient(ctx.settings)
+    if client.spawns and not lifecycle.running(client.paths):
+        raise UserError("no engine server runs for this home (`tuitune serve` starts one; the app starts one too)")
+    try:
+        status = client.status()
+    except EngineError as exc:
+        raise UserError(str(exc)) from None
+    adapters = status.get("adapters") or {}
+    rows = [
+        ("pid", status.get("pid")), ("address", status.get("address")), ("state", status.get("state")),
+        ("model", status.get("model")), ("quant", status.get("quant")), ("device", status.get("device")),
+        ("weights", f"{status.get('footprint_mb')} MB"), ("memory", f"{status.get('rss_mb')} MB resident"),
+        ("adapters", ", ".join(adapters) or "none loaded"),
+        ("uptime", _duration(float(status.get("uptime_s") or 0))),
+        ("requests", f"{status.get('requests_served')} served, {status.get('in_flight')} in flight"),
+    ]
+    for label, value in rows:
+        click.echo(f"{label:<9} {one_line(str(value), 200)}")
+
+
+def _duration(seconds: float) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(seconds)) if seconds < 86400 else f"{seconds / 86400:.1f} days"
+
+
+COMMANDS = [serve]

@@ -1,0 +1,35 @@
+"""`tuitune web`: the app in a browser through textual-serve, on localhost only (reach it over `ssh -L`).
+
+Every visit starts its own `tuitune` process, and each attaches to the home's one engine server, so a second tab
+chats at once without loading the model again."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+
+import click
+
+from tuitune.cli.context import CliContext, run_guarded
+
+
+@click.command()
+@click.option("--port", type=click.IntRange(1, 65535), default=8566, show_default=True, help="the local port")
+@click.pass_obj
+def web(ctx: CliContext, port: int) -> None:
+    """Serve the app to a browser on http://localhost:PORT (ssh -L PORT:localhost:PORT from your laptop)."""
+    run_guarded(lambda: _web(ctx, port))
+
+
+def _web(ctx: CliContext, port: int) -> None:
+    from textual_serve.server import Server
+
+    settings = ctx.settings
+    command = shlex.join([sys.executable, "-m", "tuitune", "--home", str(settings.home), "--model",
+                          settings.model.spec, "--quant", settings.model.quant])
+    click.echo(f"tuitune in the browser at http://localhost:{port} (ssh -L {port}:localhost:{port} <this host>)",
+               err=True)
+    Server(command, host="localhost", port=port, title="tuitune").serve()
+
+
+COMMANDS = [web]

@@ -1,0 +1,380 @@
+"""The one client of the engine: the TUI, the CLI, A/B and the swap after training all talk to the model here.
+
+It speaks the OpenAI / vLLM HTTP API, so the same code drives tuitune's own server (on the home's Unix socket, or
+a URL) and a vLLM server. The adapter is a parameter of each request: `active_adapter` is only this client's
+default, and every Generation reports the adapter the server says wrote it.
+
+With the local backend and no URL, the client attaches to the home's server, or starts one detached and waits for
+it; a server that died is started again on the next request, and the adapters this client had loaded are loaded
+into it again when first asked for.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import httpx
+
+from tuitune.config import Settings
+from tuitune.generation import Generation, GenerationStats
+from tuitune.server import lifecycle
+from tuitune.server.lifecycle import EnginePaths
+
+_ACTIVE = object()
+START_TIMEOUT_S = 600.0  # a 7B base from a slow disk takes minutes; the user sees the progress meanwhile
+
+
+class EngineError(RuntimeError):
+    """The engine refused a request or cannot be reached; the message is for the user."""
+
+
+class AdapterError(EngineError):
+    """The server refused an adapter (foreign, corrupt, other base or template); the message says why."""
+
+
+class EngineGone(EngineError):
+    """The server went away in the middle of a request."""
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    name: str
+    path: str
+    device: str
+    quant: str
+    footprint_mb: float
+    context_window: int
+    backend: str
+    address: str
+    pid: int | None
+
+
+class EngineClient:
+    def __init__(self, settings: Settings, url: str | None = None) -> None:
+        self.settings = settings
+        self.url = url if url is not None else settings.engine.url
+        self.paths = EnginePaths(settings.home)
+        self.info: EngineInfo | None = None
+        self.template_fingerprint = ""
+        self.active_adapter: str | None = None
+        self._known: dict[str, str] = {}  # adapters this client loaded: name -> folder (to reload after a restart)
+        self._loaded: dict[str, str] = {}  # what the server said it holds, at the last look
+        self._http: httpx.Client | None = None
+        self._start_lock = threading.Lock()
+        self.progress: Callable[[str], None] = lambda _: None
+
+    # ---- attaching -----------------------------------------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        return self.info is not None
+
+    @property
+    def spawns(self) -> bool:
+        """Whether this client starts the server itself (the home's local server) rather than attach to a URL."""
+        return not self.url and self.settings.engine.backend == "local"
+
+    @property
+    def address(self) -> str:
+        return self.url or f"unix:{self.paths.socket}"
+
+    def load(self, progress: Callable[[str], None] | None = None) -> EngineInfo:
+        """Attach to the server (starting it when it is the home's own and not running) and wait until its model
+        is loaded; `progress` hears what is happening meanwhile."""
+        if progress is not None:
+            self.progress = progress
+        self._ensure_server()
+        status = self._json("GET", "/tuitune/status") if self._is_tuitune() else {}
+        cards = self._models()
+        base = next((card for card in cards if not card.get("parent")), cards[0] if cards else {})
+        self.info = EngineInfo(
+            name=status.get("model") or base.get("id", "?"), path=status.get("model_path") or base.get("root", ""),
+            device=status.get("device") or "?", quant=status.get("quant") or "?",
+            footprint_mb=float(status.get("footprint_mb") or 0.0),
+            context_window=int(status.get("context_window") or base.get("max_model_len") or 2048),
+            backend=self.settings.engine.backend, address=self.address, pid=status.get("pid"),
+        )
+        self.template_fingerprint = status.get("template_fingerprint") or ""
+        if self.spawns and status.get("model") and not _same_model(self.settings.model.spec, lifecycle.read_info(
+                self.paths).get("model")):
+            raise EngineError(f"this home's engine server serves {lifecycle.read_info(self.paths).get('model')}, "
+                              f"not {self.settings.model.spec}; `tuitune serve --stop` ends it")
+        return self.info
+
+    def _is_tuitune(self) -> bool:
+        return self.settings.engine.backend == "local"
+
+    def _ensure_server(self) -> None:
+        with self._start_lock:
+            deadline = time.monotonic() + START_TIMEOUT_S
+            started = None
+            note = ""
+            while True:
+                try:
+                    response = self._client().get("/health", timeout=5.0)
+                except (httpx.ConnectError, httpx.ConnectTimeout, FileNotFoundError) as exc:
+                    if not self.spawns:
+                        raise EngineError(f"no engine answers at {self.address} ({_reason(exc)})") from None
+                    if started is None and not lifecycle.running(self.paths):
+                        self.progress("starting the engine server…")
+                        started = lifecycle.spawn(self.settings)
+                    elif started is not None and started.poll() is not None and not lifecycle.running(self.paths):
+                        raise EngineError(f"the engine server exited ({lifecycle.log_tail(self.paths)}); "
+                                          f"log: {self.paths.log}") from None
+                    response = None
+                if response is not None:
+                    if response.status_code == 200:
+                        return
+                    detail = _detail(response)
+                    if response.status_code != 503:
+                        if self.spawns:  # a server whose model failed is of no use to anyone: end it
+                            lifecycle.stop(self.paths)
+                        raise EngineError(f"the engine server cannot serve: {detail}")
+                    if detail != note:
+                        note = detail
+                        self.progress(detail)
+                if time.monotonic() > deadline:
+                    raise EngineError(f"the engine server did not become ready in {START_TIMEOUT_S:.0f} s; "
+                                      f"log: {self.paths.log}")
+                time.sleep(0.1)
+
+    def _client(self) -> httpx.Client:
+        if self._http is None:
+            headers = {}
+            key = self.settings.engine.api_key or (lifecycle.api_key(self.paths, create=False)
+                                                   if self.url.startswith("http") else "")
+            if key:
+                headers["Authorization"] = f"Bearer {key}"
+            timeout = httpx.Timeout(30.0, read=None)
+            if self.url.startswith("http"):
+                self._http = httpx.Client(base_url=self.url.rstrip("/"), headers=headers, timeout=timeout)
+            else:
+                uds = self.url[len("unix:"):] if self.url.startswith("unix:") else str(self.paths.socket)
+                self._http = httpx.Client(base_url="http://tuitune", transport=httpx.HTTPTransport(uds=uds),
+                                          headers=headers, timeout=timeout)
+        return self._http
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+    def status(self) -> dict[str, Any]:
+        return self._json("GET", "/tuitune/status")
+
+    # ---- plain requests ------------------------------------------------------------------------------------
+    def _send(self, method: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
+        """One request; a server that is gone is started again (local backend) and the request repeated once."""
+        for attempt in (1, 2):
+            try:
+                return self._client().request(method, path, json=body)
+            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, FileNotFoundError) as exc:
+                if attempt == 2 or not self.spawns:
+                    raise EngineError(f"the engine server at {self.address} does not answer ({_reason(exc)})") \
+                        from None
+                self.progress("the engine server is gone; starting a new one…")
+                self._ensure_server()
+        raise AssertionError("unreachable")
+
+    def _json(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = self._send(method, path, body)
+        if response.status_code >= 400:
+            raise EngineError(_detail(response))
+        return response.json()
+
+    def _models(self) -> list[dict[str, Any]]:
+        cards = self._json("GET", "/v1/models").get("data", [])
+        self._loaded = {card["id"]: card.get("root", "") for card in cards if card.get("parent")}
+        return cards
+
+    # ---- adapters ------------------------------------------------------------------------------------------
+    @property
+    def loaded_adapters(self) -> dict[str, str]:
+        """The adapters the server holds now (asked each time: another client may have changed them)."""
+        try:
+            self._models()
+        except EngineError:
+            pass
+        return dict(self._loaded)
+
+    def load_adapter(self, name: str, folder: str, activate: bool = True) -> float:
+        """Load an adapter into the running base (replacing one of the same name); returns the seconds it took."""
+        start = time.perf_counter()
+        response = self._send("POST", "/v1/load_lora_adapter",
+                              {"lora_name": name, "lora_path": str(folder), "load_inplace": True})
+        if response.status_code >= 400:
+            raise AdapterError(_detail(response))
+        self._known[name] = str(folder)
+        self._loaded[name] = str(folder)
+        if activate:
+            self.active_adapter = name
+        return time.perf_counter() - start
+
+    def unload_adapter(self, name: str) -> None:
+        response = self._send("POST", "/v1/unload_lora_adapter", {"lora_name": name})
+        if response.status_code >= 400 and response.status_code != 404:
+            raise EngineError(_detail(response))
+        self._known.pop(name, None)
+        self._loaded.pop(name, None)
+        if self.active_adapter == name:
+            self.active_adapter = None
+
+    def activate(self, name: str | None) -> float:
+        """Make `name` (None: the base) this client's default for requests; the server is not asked to switch."""
+        if name is not None and name not in self._known and name not in self.loaded_adapters:
+            raise EngineError(f"adapter {name!r} is not loaded")
+        self.active_adapter = name
+        return 0.0
+
+    # ---- generation ----------------------------------------------------------------------------------------
+    def generate(self, messages: list[dict[str, str]], cancel: threading.Event | None = None,
+                 max_new_tokens: int | None = None, *, adapter: Any = _ACTIVE) -> Generation:
+        """Start a streamed answer; refusals (empty or too long prompt, unknown adapter) raise here. Iterate the
+        Generation for text pieces; its stats are complete when the iteration ends."""
+        if self.info is None:
+            raise EngineError("the engine is not attached yet")
+        name = self.active_adapter if adapter is _ACTIVE else adapter
+        cancel = cancel or threading.Event()
+        stats = GenerationStats(adapter=name)
+        started = time.perf_counter()
+        response = self._open_stream(self._chat_body(messages, name, max_new_tokens))
+        events = _sse_events(response)
+        try:
+            first = next(events)
+        except StopIteration:
+            response.close()
+            raise EngineGone("the engine server closed the answer before it began") from None
+        except httpx.HTTPError as exc:
+            response.close()
+            raise EngineGone(f"the engine server went away ({_reason(exc)})") from None
+        if "error" in first:
+            response.close()
+            raise EngineError(_message(first))
+        model = first.get("model")
+        stats.adapter = None if model in (self.info.name, "base", None) else model
+        extra = first.get("tuitune") or {}
+        stats.prompt_tokens = int(extra.get("prompt_tokens") or 0)
+        stats.dropped_turns = int(extra.get("dropped_turns") or 0)
+        return Generation(_pieces(response, events, cancel, stats, started), stats)
+
+    def _chat_body(self, messages: list[dict[str, str]], name: str | None, max_new_tokens: int | None) -> dict:
+        gen = self.settings.generation
+        body: dict[str, Any] = {
+            "model": name or self.info.name, "messages": messages, "stream": True,
+            "stream_options": {"include_usage": True}, "max_tokens": max_new_tokens or gen.max_new_tokens,
+            "temperature": gen.temperature, "top_p": gen.top_p, "repetition_penalty": gen.repetition_penalty,
+        }
+        return body
+
+    def _open_stream(self, body: dict[str, Any]) -> httpx.Response:
+        for attempt in (1, 2, 3):
+            client = self._client()
+            try:
+                response = client.send(client.build_request("POST", "/v1/chat/completions", json=body), stream=True)
+            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, FileNotFoundError) as exc:
+                if attempt == 3 or not self.spawns:
+                    raise EngineError(f"the engine server at {self.address} does not answer ({_reason(exc)})") \
+                        from None
+                self.progress("the engine server is gone; starting a new one…")
+                self._ensure_server()
+                continue
+            if response.status_code < 400:
+                return response
+            response.read()
+            response.close()
+            name = body["model"]
+            if response.status_code == 404 and name in self._known and attempt < 3:
+                self.load_adapter(name, self._known[name], activate=False)  # a new server: load it again
+                continue
+            raise EngineError(_detail(response))
+        raise AssertionError("unreachable")
+
+
+# ---- streaming -------------------------------------------------------------------------------------------------
+def _sse_events(response: httpx.Response) -> Iterator[dict[str, Any]]:
+    for line in response.iter_lines():
+        if not line.startswith("data:"):
+            continue
+        data = line[5:].strip()
+        if data == "[DONE]":
+            return
+        yield json.loads(data)
+
+
+def _pieces(response: httpx.Response, events: Iterator[dict[str, Any]], cancel: threading.Event,
+            stats: GenerationStats, started: float) -> Iterator[str]:
+    """Text pieces as they arrive. A cancel closes the connection (the server stops at the next token), even while
+    nothing arrives; a server that dies mid-answer raises EngineGone with what arrived kept by the caller."""
+    done = threading.Event()
+
+    def watch_cancel() -> None:
+        while not done.wait(0.05):
+            if cancel.is_set():
+                response.close()
+                return
+
+    threading.Thread(target=watch_cancel, name="cancel-watch", daemon=True).start()
+    stats.finish = "length"
+    try:
+        for event in events:
+            if "error" in event:
+                raise EngineError(_message(event))
+            for choice in event.get("choices") or []:
+                text = (choice.get("delta") or {}).get("content")
+                if text:
+                    if not stats.new_tokens:
+                        stats.ttft_s = time.perf_counter() - started
+                    stats.new_tokens += 1
+                    stats.total_s = time.perf_counter() - started
+                    yield text
+                if choice.get("finish_reason"):
+                    stats.finish = {"stop": "eos", "length": "length", "abort": "cancelled"}.get(
+                        choice["finish_reason"], choice["finish_reason"])
+            if event.get("usage"):
+                stats.new_tokens = int(event["usage"].get("completion_tokens") or stats.new_tokens)
+                stats.prompt_tokens = int(event["usage"].get("prompt_tokens") or stats.prompt_tokens)
+            if cancel.is_set():
+                stats.finish = "cancelled"
+                return
+        stats.total_s = time.perf_counter() - started
+    except (httpx.HTTPError, httpx.StreamError) as exc:
+        if cancel.is_set():
+            stats.finish = "cancelled"
+            return
+        raise EngineGone(f"the engine server went away mid-answer ({_reason(exc)}); the next request starts "
+                         f"a new one") from None
+    finally:
+        done.set()
+        response.close()
+        if cancel.is_set():
+            stats.finish = "cancelled"
+
+
+# ---- small helpers ---------------------------------------------------------------------------------------------
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip()[:300] or f"HTTP {response.status_code}"
+    if isinstance(body, dict):
+        return _message(body) if "error" in body else str(body.get("detail") or body.get("message") or body)
+    return str(body)[:300]
+
+
+def _message(body: dict[str, Any]) -> str:
+    error = body.get("error")
+    if isinstance(error, dict):
+        return str(error.get("message") or error)
+    return str(error or body.get("message") or body)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:160] if text else exc.__class__.__name__
+
+
+def _same_model(wanted: str, serving: str | None) -> bool:
+    return serving is None or wanted == serving

@@ -1,0 +1,148 @@
+"""Run a home's engine server in the foreground: take the home's lock, bind (Unix socket 0600, or TCP with a
+bearer key), load the model in the background while /health says so, and end on SIGTERM or after the idle
+timeout."""
+
+from __future__ import annotations
+
+import fcntl
+import ipaddress
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+from tuitune.config import Settings
+from tuitune.server.lifecycle import EnginePaths, ServerError, api_key, private_dir, read_info
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(settings: Settings, host: str | None = None, port: int = 8000, engine: object = None,
+          announce=print) -> None:
+    """Blocks until the server ends. `engine` (for tests) replaces a new tuitune.model.Engine."""
+    import uvicorn
+
+    from tuitune.server.app import make_server_app
+    from tuitune.server.host import EngineHost
+
+    paths = EnginePaths(settings.home)
+    private_dir(paths.home)
+    lock = _take_lock(paths)
+    os.umask(0o077)
+    key = ""
+    if host is not None:
+        key = settings.engine.api_key or api_key(paths, create=is_loopback(host))
+        if not key:
+            raise ServerError(f"serving on {host} (not loopback) needs an API key: set TUITUNE_API_KEY, or run "
+                              f"`tuitune serve --new-key` once to write {paths.key}")
+        sock = socket.create_server((host, port), reuse_port=False)
+        address = f"http://{host}:{port}"
+    else:
+        sock = _bind_unix(paths.socket)
+        address = f"unix:{paths.socket}"
+    if engine is None:
+        from tuitune.model import Engine
+
+        engine = Engine(settings)
+    engine_host = EngineHost(engine, address)
+    server = uvicorn.Server(uvicorn.Config(
+        make_server_app(engine_host, key), log_level="warning", timeout_graceful_shutdown=3, lifespan="off",
+    ))
+    _write_info(paths, {"pid": os.getpid(), "address": address, "model": settings.model.spec,
+                        "quant": settings.model.quant, "started": engine_host.started})
+    announce(f"tuitune engine server (pid {os.getpid()}) on {address}")
+    threading.Thread(target=engine_host.load, name="model-load", daemon=True).start()
+    if settings.engine.idle_timeout_s > 0:
+        threading.Thread(target=_end_when_idle, args=(server, engine_host, settings.engine.idle_timeout_s),
+                         name="idle-timeout", daemon=True).start()
+    # uvicorn re-raises SIGTERM once it has shut down; make that an exit that runs the clean-up below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+        if host is None:
+            paths.socket.unlink(missing_ok=True)
+        if read_info(paths).get("pid") == os.getpid():
+            paths.info.unlink(missing_ok=True)
+        lock.close()
+
+
+def _take_lock(paths: EnginePaths):
+    handle = open(paths.lock, "a+")  # noqa: SIM115 (held for the server's whole life)
+    os.chmod(paths.lock, 0o600)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        pid = read_info(paths).get("pid", "?")
+        raise ServerError(f"a server already runs for this home (pid {pid}); `tuitune serve --stop` ends it") from None
+    return handle
+
+
+def _bind_unix(path: Path) -> socket.socket:
+    private_dir(path.parent)
+    path.unlink(missing_ok=True)  # left by a killed server; the lock proves no live server uses it
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(path))
+    os.chmod(path, 0o600)
+    sock.listen(64)
+    return sock
+
+
+def _write_info(paths: EnginePaths, info: dict) -> None:
+    tmp = paths.info.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(info, handle)
+    tmp.replace(paths.info)
+
+
+def _end_when_idle(server, engine_host, timeout_s: float) -> None:
+    while not server.should_exit:
+        time.sleep(min(5.0, timeout_s / 4))
+        if engine_host.engine.ready and engine_host.idle_for() >= timeout_s:
+            print(f"no request for {timeout_s:g} s: ending", flush=True)
+            server.should_exit = True
+
+
+class ThreadedServer:
+    """An already-loaded engine served from a thread of this process, on a Unix socket: for the tests and the
+    benches, which load the model once and measure the server beside the engine in one process."""
+
+    def __init__(self, engine: object, socket_path: Path) -> None:
+        import uvicorn
+
+        from tuitune.server.app import make_server_app
+        from tuitune.server.host import EngineHost
+
+        self.url = f"unix:{socket_path}"
+        self.host = EngineHost(engine, self.url)
+        self.host.progress = "ready"
+        self._sock = _bind_unix(socket_path)
+        self._server = uvicorn.Server(uvicorn.Config(make_server_app(self.host), log_level="warning",
+                                                     lifespan="off", timeout_graceful_shutdown=1))
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
+                                        name="engine-server", daemon=True)
+
+    def start(self) -> "ThreadedServer":
+        self._thread.start()
+        while not self._server.started:
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(10)
+        self._sock.close()
