@@ -1,17 +1,23 @@
 """One typed settings object, layered: defaults <- config.toml in the home <- TUITUNE_* environment <- flags.
 
-Reading settings never touches the disk beyond reading config.toml; folders are created by whoever writes there.
+Loading settings reads config.toml and, when the home exists, takes from the group and others any access to what is
+in it (saying so); folders and files are created by whoever writes there, through `tuitune.private`.
+A config.toml that someone else owns or can write is refused: it decides which commands tuitune runs.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import stat
 import sys
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
+
+from tuitune.private import make_private, trusted_file_problem
+from tuitune.textsafe import one_line
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -19,6 +25,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 QUANTS = ("4bit", "8bit", "none")
+BACKENDS = ("local", "vllm")
 METHODS = ("auto", "sft", "dpo", "kto")
 TARGET_PRESETS = {
     "attention": ["q_proj", "k_proj", "v_proj", "o_proj"],
@@ -105,8 +112,26 @@ class TrainSettings:
 
 
 @dataclass
+class EngineSettings:
+    backend: str = _help("local (tuitune's own engine server) or vllm (a vLLM OpenAI server)", "local")
+    url: str = _help("attach to this server; '' means the home's own server on its Unix socket", "")
+    api_key: str = _help("bearer key for a TCP server; '' reads <home>/engine.key", "")
+    idle_timeout_s: float = _help("a server with no request for this long ends itself; 0 means never", 0.0)
+    vllm_python: str = _help("the interpreter `tuitune serve --backend vllm` starts vLLM with", "")
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise SettingsError(f"engine.backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
+        if self.backend == "vllm" and not self.url and not self.vllm_python:
+            raise SettingsError("engine.backend vllm needs engine.url (a running vLLM) or engine.vllm_python")
+        if self.idle_timeout_s < 0:
+            raise SettingsError("engine.idle_timeout_s must be >= 0")
+
+
+@dataclass
 class Settings:
     home: Path
+    engine: EngineSettings = field(default_factory=EngineSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     lora: LoraSettings = field(default_factory=LoraSettings)
@@ -138,13 +163,18 @@ class Settings:
         return data
 
 
-SECTIONS = {"model": ModelSettings, "generation": GenerationSettings, "lora": LoraSettings, "train": TrainSettings}
+SECTIONS = {
+    "model": ModelSettings, "generation": GenerationSettings, "lora": LoraSettings, "train": TrainSettings,
+    "engine": EngineSettings,
+}
 # Short environment names for the settings people change most.
 ENV_SHORTCUTS = {
     "TUITUNE_MODEL": "model.spec",
     "TUITUNE_QUANT": "model.quant",
     "TUITUNE_DEVICE": "model.device",
     "TUITUNE_MODEL_CACHE": "model.cache_dir",
+    "TUITUNE_ENGINE_URL": "engine.url",
+    "TUITUNE_API_KEY": "engine.api_key",
 }
 
 
@@ -175,13 +205,47 @@ def _env_values(environ: Mapping[str, str]) -> dict[str, str]:
     return values
 
 
+_CONFIG_MAX_BYTES = 1 << 20
+
+
+def _read_trusted(path: Path) -> str | None:
+    """The text of a file that decides what tuitune runs, or None when there is none. Checked on the open file
+    itself, so it cannot be swapped between the check and the read; a symlink must be this user's too."""
+    try:
+        link = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    # O_NONBLOCK: a FIFO planted under this name must not hang the start.
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:  # a dangling symlink: as if there were no file
+        return None
+    with open(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise SettingsError(f"{one_line(str(path))}: refusing to read it: it is not a regular file")
+        problem = trusted_file_problem(path, info)
+        if problem is None and stat.S_ISLNK(link.st_mode) and link.st_uid != os.geteuid():
+            problem = f"it is a symlink that belongs to another user (uid {link.st_uid})"
+        if problem is not None:
+            raise SettingsError(f"{one_line(str(path))}: refusing to read it: {problem}")
+        raw = handle.read(_CONFIG_MAX_BYTES + 1)
+    if len(raw) > _CONFIG_MAX_BYTES:
+        raise SettingsError(f"{one_line(str(path))}: larger than {_CONFIG_MAX_BYTES >> 20} MiB; not a settings file")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"{one_line(str(path))}: not valid TOML (not UTF-8 text: {exc.reason})") from None
+
+
 def _file_values(path: Path) -> dict[str, Any]:
-    if not path.is_file():
+    text = _read_trusted(path)
+    if text is None:
         return {}
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"{path}: not valid TOML ({exc})") from None
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{one_line(str(path))}: not valid TOML ({exc})") from None
     values: dict[str, Any] = {}
     for section, table in data.items():
         if section not in SECTIONS or not isinstance(table, dict):
@@ -194,11 +258,16 @@ def load_settings(
     home: str | Path | None = None,
     overrides: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] = os.environ,
+    note: Callable[[str], None] | None = None,
 ) -> Settings:
-    """Build the settings; `overrides` are flags as dotted keys ('train.lr'), None values ignored."""
+    """Build the settings; `overrides` are flags as dotted keys ('train.lr'), None values ignored.
+    An existing home is made private first; `note` (default: a line on stderr) hears when that changed anything."""
     home_path = Path(home).expanduser() if home else default_home(environ)
     layered: dict[str, Any] = {}
+    # config.toml is judged as found, before the home is narrowed: one that others could write is refused, not
+    # quietly made private and then trusted.
     layered.update(_file_values(home_path / "config.toml"))
+    secure_home(home_path, note)
     layered.update(_env_values(environ))
     layered.update({key: value for key, value in (overrides or {}).items() if value is not None})
     per_section: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
@@ -209,3 +278,24 @@ def load_settings(
             raise SettingsError(f"unknown setting {key!r}")
         per_section[section][name] = _coerce(cls, name, value)
     return Settings(home=home_path, **{name: SECTIONS[name](**vals) for name, vals in per_section.items()})
+
+
+def secure_home(home: Path, note: Callable[[str], None] | None = None) -> int:
+    """Take from the group and others any access to the home and what is in it; returns how many folders and
+    files changed. Says so through `note` only when something did, which is once: afterwards all is private.
+
+    Every start looks at the home and what is directly in it (a few entries); only when one of those was open to
+    others is the whole tree walked, since in a private home nothing deeper can be reached by anyone else."""
+    changed = make_private(home, depth=1)
+    if changed:
+        changed += make_private(home)
+    if changed:
+        (note or _note_on_stderr)(
+            f"tuitune: made {one_line(str(home))} private: {len(changed)} folders and files that other users could "
+            "read or enter are now yours only"
+        )
+    return len(changed)
+
+
+def _note_on_stderr(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)

@@ -11,6 +11,7 @@ import re
 
 _BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 _UNSAFE = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI}\ud800-\udfff]")
+_UNSAFE_INLINE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}\ud800-\udfff]")
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -29,3 +30,14 @@ def one_line(text: str, width: int | None = None) -> str:
     if width is not None and len(flat) > width:
         return flat[: max(width - 1, 0)] + "…"
     return flat
+
+
+def inline(text: object) -> str:
+    """Safe on one line with nothing collapsed or cut: newlines and tabs become escapes too. For what must be
+    shown exactly (paths, file names, error messages that quote them)."""
+    return _UNSAFE_INLINE.sub(_escape, str(text))
+
+
+def error_line(exc: BaseException) -> str:
+    """An exception as one safe line for a terminal: its message (names in it may come from anywhere)."""
+    return inline(str(exc).strip()) or exc.__class__.__name__

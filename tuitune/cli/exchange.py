@@ -1,16 +1,38 @@
-"""`tuitune import` and `tuitune export`: judged conversations in and out, in tuitune's and trl's formats."""
+"""`tuitune import` and `tuitune export`: judged conversations in and out, in tuitune's and trl's formats.
+
+File names come from outside (a downloaded file may be named with escape sequences), so everything these verbs
+print goes through `textsafe` first, errors included.
+"""
 
 from __future__ import annotations
 
+from typing import Callable, TypeVar
+
 import click
 
-from tuitune.cli.context import CliContext, run_guarded
+from tuitune.cli.context import CliContext, UserError, run_guarded, user_errors
+from tuitune.textsafe import error_line, inline
 
 EXPORT_FORMATS = ("sft", "dpo", "kto", "conversations")
+T = TypeVar("T")
 
 
+def _guarded(action: Callable[[], T]) -> T:
+    """run_guarded, with the one error line made safe for a terminal."""
+
+    def safe() -> T:
+        try:
+            return action()
+        except user_errors() as exc:
+            raise UserError(error_line(exc)) from exc
+
+    return run_guarded(safe)
+
+
+# No dir_okay=False / exists=True: the importer says what is wrong with a path in one line, as for any bad file,
+# rather than click's usage message.
 @click.command("import")
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option("--dry-run", is_flag=True, help="check the files and count what would be imported; write nothing")
 @click.pass_obj
 def import_(ctx: CliContext, files: tuple[str, ...], dry_run: bool) -> None:
@@ -22,9 +44,9 @@ def import_(ctx: CliContext, files: tuple[str, ...], dry_run: bool) -> None:
     from tuitune.exchange import import_files
     from tuitune.exchange.formats import DESCRIPTIONS
 
-    report = run_guarded(lambda: import_files(ctx.store, files, dry_run=dry_run))
+    report = _guarded(lambda: import_files(ctx.store, files, dry_run=dry_run))
     for path, fmt in report.formats.items():
-        click.echo(f"{click.format_filename(path)}: {DESCRIPTIONS[fmt]}", err=True)
+        click.echo(f"{inline(path)}: {DESCRIPTIONS[fmt]}", err=True)
     click.echo(("would have " if dry_run else "") + report.summary())
 
 
@@ -33,16 +55,16 @@ def import_(ctx: CliContext, files: tuple[str, ...], dry_run: bool) -> None:
     "--format", "fmt", type=click.Choice(EXPORT_FORMATS), required=True,
     help="trl rows for a trainer (sft, dpo, kto) or every conversation, losslessly (conversations)",
 )
-@click.option("--out", type=click.Path(dir_okay=False), help="the file to write (.jsonl, or .parquet); default stdout")
+@click.option("--out", type=click.Path(), help="the file to write (.jsonl, or .parquet); default stdout")
 @click.pass_obj
 def export(ctx: CliContext, fmt: str, out: str | None) -> None:
     """Export judgements as training rows, or the whole store as conversations."""
     from tuitune.exchange import export as write_export
 
-    count = run_guarded(lambda: write_export(ctx.store, ctx.settings, fmt, out))
+    count = _guarded(lambda: write_export(ctx.store, ctx.settings, fmt, out))
     if out is not None:
         what = "conversations" if fmt == "conversations" else f"{fmt.upper()} rows"
-        click.echo(f"wrote {count} {what} to {click.format_filename(out)}", err=True)
+        click.echo(f"wrote {count} {what} to {inline(out)}", err=True)
 
 
 COMMANDS = [import_, export]

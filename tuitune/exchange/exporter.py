@@ -7,6 +7,7 @@ field the store keeps for a live conversation; importing it into an empty home g
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -47,9 +48,15 @@ def export(store: Store, settings: Settings, fmt: str, out: Path | str | None = 
         sys.stdout.flush()
         return len(records)
     out = Path(out)
+    if out.is_dir():
+        raise ValueError(f"{out}: is a folder; give the name of a file to write")
     parquet = out.suffix.lower() == ".parquet"
     out.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        # mkstemp makes the file 0600: an export holds the user's conversations.
+        handle, temp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    except OSError as exc:
+        raise _write_error(out, exc) from exc
     try:
         if parquet:
             os.close(handle)
@@ -58,10 +65,19 @@ def export(store: Store, settings: Settings, fmt: str, out: Path | str | None = 
             with open(handle, "w", encoding="utf-8", newline="\n") as stream:
                 write_jsonl(records, stream)
         os.replace(temp, out)
-    except BaseException:
+    except BaseException as exc:
         Path(temp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _write_error(out, exc) from exc
         raise
     return len(records)
+
+
+def _write_error(out: Path, exc: OSError) -> OSError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return OSError(f"could not write {out}: the disk is full; nothing was written (free some space, or --out "
+                       "elsewhere)")
+    return OSError(f"could not write {out}: {exc.strerror or exc}; nothing was written")
 
 
 def write_jsonl(records: list[dict[str, Any]], stream: IO[str]) -> None:

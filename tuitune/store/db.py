@@ -9,11 +9,16 @@ import stat
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from tuitune.private import private_mkdir
+from tuitune.textsafe import one_line
+
+T = TypeVar("T")
 
 
 def _import_sqlite_utils():
@@ -35,11 +40,101 @@ sqlite_utils = _import_sqlite_utils()
 
 log = logging.getLogger(__name__)
 
-BUSY_TIMEOUT_S = 10.0
+# SQLite's own busy handler waits this long per try; after the first try the store says it is waiting (on_busy)
+# and tries again until BUSY_WAIT_S have passed in all. Read at call time, so tests may shorten them.
+BUSY_STEP_S = 1.0
+BUSY_WAIT_S = 60.0
+BUSY_NOTE = "tuitune: the store is busy (another tuitune process is writing); waiting…"
 
 
 class NotFound(LookupError):
     """A row asked for by id or name is not in the store."""
+
+
+class StoreError(OSError):
+    """The store could not do what was asked for a reason outside tuitune (another process, the disk); the
+    message is one line for the user. An OSError, so the CLI prints it as one `tuitune: error:` line."""
+
+
+class StoreBusy(StoreError):
+    """Another process held the write lock for longer than the store waits; nothing was written."""
+
+
+class StoreFull(StoreError):
+    """The disk is full (or failed) while writing; that write was undone, everything before it is intact."""
+
+
+def error_kind(exc: sqlite3.Error) -> str:
+    """'busy', 'full', 'io' or '' for an error from SQLite."""
+    name = getattr(exc, "sqlite_errorname", "") or ""  # Python 3.11+
+    text = str(exc)
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "is locked" in text:
+        return "busy"
+    if name == "SQLITE_FULL" or "database or disk is full" in text:
+        return "full"
+    if name.startswith("SQLITE_IOERR") or "disk I/O error" in text:
+        return "io"
+    return ""
+
+
+def translated(exc: BaseException, path: Path, waited_s: float = 0.0) -> BaseException:
+    """The one-line StoreError for a busy, full or failing disk; any other error as it is."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return exc
+    kind = error_kind(exc)
+    if kind == "busy":
+        held = f" for {waited_s:.0f} s" if waited_s >= 1 else ""
+        return StoreBusy(
+            f"the store is busy: another tuitune process has been writing to {_shown(path)}{held}; "
+            "nothing was changed, try again when it is done"
+        )
+    if kind in ("full", "io"):
+        what = "the disk is full" if kind == "full" or _disk_full(path) else f"the disk failed ({exc})"
+        return StoreFull(
+            f"could not write to {_shown(path)}: {what}; this change was not saved (everything saved before is "
+            "intact), free some space and try again"
+        )
+    return exc
+
+
+def _disk_full(path: Path) -> bool:
+    try:
+        info = os.statvfs(path.parent)
+    except OSError:
+        return False
+    return info.f_bavail * info.f_frsize < 1 << 20
+
+
+def _shown(path: Path) -> str:
+    return one_line(str(path))
+
+
+def note_on_stderr() -> None:
+    print(BUSY_NOTE, file=sys.stderr, flush=True)
+
+
+def retry_busy(
+    action: Callable[[], T], path: Path, on_busy: Callable[[], None] | None, wait_s: float | None = None
+) -> T:
+    """`action()`, tried again while another process holds the lock it needs, for up to `wait_s` seconds in
+    all; `on_busy` hears once that it is waiting. Ends in StoreBusy (or StoreFull) rather than SQLite's error."""
+    wait_s = BUSY_WAIT_S if wait_s is None else wait_s
+    start = time.monotonic()
+    noted = False
+    while True:
+        try:
+            return action()
+        except sqlite3.OperationalError as exc:
+            waited = time.monotonic() - start
+            if error_kind(exc) != "busy" or waited >= wait_s:
+                error = translated(exc, path, waited)
+                if error is exc:
+                    raise
+                raise error from exc
+            if not noted:
+                noted = True
+                (on_busy or note_on_stderr)()
+            time.sleep(0.05)
 
 
 def utc_now() -> str:
@@ -77,34 +172,49 @@ def _private_file(path: Path) -> None:
             pass
 
 
+def _journal_mode(conn: sqlite3.Connection) -> str:
+    return str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+
+
 def _use_wal(conn: sqlite3.Connection) -> None:
-    # Switching a fresh file to WAL needs an exclusive lock; two processes opening a new home at the same
-    # moment can see "locked" here rather than wait in the busy handler, so retry up to the busy timeout.
-    deadline = time.monotonic() + BUSY_TIMEOUT_S
-    while True:
-        try:
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            break
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)
-    if str(mode).lower() != "wal":
+    # Only a file not yet in WAL is switched: setting the mode writes, and opening must work on a full disk and
+    # while another process writes. A fresh file's switch needs an exclusive lock that two processes opening a
+    # new home at once contend for (retry_busy waits that out).
+    mode = str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
+    if mode != "wal":
         # Some network filesystems cannot share the WAL index; the store still works, with less concurrency.
         log.warning("SQLite refused WAL for %s (journal_mode=%s)", conn, mode)
 
 
-def connect(path: Path) -> sqlite_utils.Database:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    _private_file(path)
+def _sqlite_connect(path: Path) -> sqlite3.Connection:
     # isolation_level=None: the driver opens no implicit transactions; `transaction()` decides.
     # check_same_thread=False: generation threads write streamed tokens; a lock serializes use.
-    conn = sqlite3.connect(
-        path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-    )
+    return sqlite3.connect(path, timeout=BUSY_STEP_S, isolation_level=None, check_same_thread=False)
+
+
+def connect(
+    path: Path, on_busy: Callable[[], None] | None = None, busy_wait_s: float | None = None
+) -> sqlite_utils.Database:
+    """Open the file for reading without writing anything to it: on a full disk and while another process holds
+    the write lock, every read works. Only a file that is not in WAL mode yet is switched to it."""
+    private_mkdir(path.parent)
+    _private_file(path)
+    conn = _sqlite_connect(path)
     try:
         conn.execute("PRAGMA foreign_keys = ON")
-        _use_wal(conn)
+        try:
+            mode = retry_busy(lambda: _journal_mode(conn), path, on_busy, busy_wait_s)
+        except StoreFull:
+            # A WAL reader maps a shared-memory index (the -shm file), which a full disk has no room to grow.
+            # In exclusive locking mode SQLite keeps that index in this process's memory instead; the price is
+            # that other processes wait while this one has the file open, which only happens on a full disk.
+            conn.close()
+            conn = _sqlite_connect(path)
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA locking_mode = EXCLUSIVE")
+            mode = retry_busy(lambda: _journal_mode(conn), path, on_busy, busy_wait_s)
+        if mode != "wal":
+            retry_busy(lambda: _use_wal(conn), path, on_busy, busy_wait_s)
         # In WAL mode NORMAL survives a crash or kill -9 of the app and keeps the file consistent; only a
         # power cut may drop the last commits. FULL would fsync once per streamed update.
         conn.execute("PRAGMA synchronous = NORMAL")
@@ -114,36 +224,97 @@ def connect(path: Path) -> sqlite_utils.Database:
         raise
 
 
+def _rollback(conn: sqlite3.Connection) -> None:
+    # SQLite rolls back by itself after some errors (a full disk among them); a rollback that fails in turn
+    # must not hide the error that caused it.
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            log.warning("rollback failed", exc_info=True)
+
+
 class StoreBase:
     """The connection, its lock, and the helpers every table's methods share."""
 
-    def __init__(self, db: sqlite_utils.Database, path: Path) -> None:
+    def __init__(
+        self,
+        db: sqlite_utils.Database,
+        path: Path,
+        *,
+        on_busy: Callable[[], None] | None = None,
+        busy_wait_s: float | None = None,
+    ) -> None:
         self._db = db
         self.path = path
         self._lock = threading.RLock()
+        self._on_busy = on_busy
+        self._busy_wait_s = busy_wait_s
+        self._file_key = os.path.realpath(path)
+        self._streaming: set[int] = set()  # answers this Store is writing (see Messages.mark_streaming_stopped)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """One write transaction. BEGIN IMMEDIATE takes the write lock up front, so a read-then-write
         never finds its snapshot stale at the first write (SQLITE_BUSY_SNAPSHOT skips the busy handler).
-        Nested use joins the outer transaction."""
+        Nested use joins the outer transaction. While another process holds the lock it waits (saying so once
+        through on_busy) up to the busy bound, then raises StoreBusy; a full disk raises StoreFull."""
         with self._lock:
             conn = self._db.conn
             if conn.in_transaction:
                 yield
                 return
-            conn.execute("BEGIN IMMEDIATE")
+            retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"), self.path, self._on_busy, self._busy_wait_s)
             try:
                 yield
                 conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+            except BaseException as exc:
+                _rollback(conn)
+                error = translated(exc, self.path)
+                if error is exc:
+                    raise
+                raise error from exc
+
+    def _write_now(self, action: Callable[[], None]) -> bool:
+        """Run `action` in a write transaction if the write lock is free this instant; False (nothing written)
+        when another process or thread holds it. StoreFull when the disk is full."""
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            conn = self._db.conn
+            if conn.in_transaction:  # this thread's own transaction: join it
+                action()
+                return True
+            conn.execute("PRAGMA busy_timeout = 0")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if error_kind(exc) == "busy":
+                    return False
+                raise translated(exc, self.path) from exc
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {int(BUSY_STEP_S * 1000)}")
+            try:
+                action()
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                _rollback(conn)
+                error = translated(exc, self.path)
+                if error is exc:
+                    raise
+                raise error from exc
+            return True
+        finally:
+            self._lock.release()
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         with self._lock:
-            return self._db.execute(sql, [to_sql(p) for p in params])
+            bound = [to_sql(p) for p in params]
+            if self._db.conn.in_transaction:
+                return self._db.execute(sql, bound)
+            # A read outside a transaction: WAL readers do not wait for writers, but a checkpoint or recovery in
+            # another process can still make one wait briefly.
+            return retry_busy(lambda: self._db.execute(sql, bound), self.path, self._on_busy, self._busy_wait_s)
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         with self._lock:

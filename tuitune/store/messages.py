@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
+from . import writers
 from .conversations import Conversations
-from .db import NotFound, utc_now
+from .db import NotFound, StoreError, utc_now
 from .records import (
     MESSAGE_STATUSES,
     ROLES,
@@ -17,6 +19,8 @@ from .records import (
     check_text,
     message_from_row,
 )
+
+log = logging.getLogger(__name__)
 
 # Every Message read goes through this, so `.adapter` and `.judgement` are always filled the same way.
 MESSAGE_SELECT = """
@@ -75,6 +79,8 @@ class Messages(Conversations):
             "created_at": utc_now(),
             **_stat_values(stats),
         }
+        if status == "streaming":
+            values["writer_pid"], values["writer_started"] = writers.this_process()
         columns = ", ".join(values)
         marks = ", ".join("?" for _ in values)
         with self.transaction():
@@ -91,6 +97,9 @@ class Messages(Conversations):
                 "UPDATE conversations SET updated_at = ?, active_leaf_id = ? WHERE id = ?",
                 (values["created_at"], message_id, conversation_id),
             )
+        if status == "streaming":
+            self._streaming.add(message_id)
+            writers.STREAMING_HERE.add((self._file_key, message_id))
         return message_id
 
     def update_message(
@@ -101,7 +110,40 @@ class Messages(Conversations):
         status: str | None = None,
         stats: Mapping[str, Any] | None = None,
     ) -> None:
-        """Called for every streamed chunk, so it is one UPDATE on the primary key and nothing else."""
+        """Called for every streamed chunk, so it is one UPDATE on the primary key and nothing else. Waits for
+        another process's write lock (see Store.open); a streaming caller that must not wait uses
+        `try_update_message`."""
+        assignments, params = self._message_update(content, status, stats)
+        if not assignments:
+            return
+        with self.transaction():
+            self._update_message_row(message_id, assignments, params)
+        self._stream_ended(message_id, status)
+
+    def try_update_message(
+        self,
+        message_id: int,
+        *,
+        content: str | None = None,
+        status: str | None = None,
+        stats: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """`update_message` if the write lock is free this instant, never waiting: False when another process
+        (or thread) holds it, and nothing was written, so the caller keeps the text and tries again later (the
+        row keeps its last saved text and stays 'streaming', which no other process marks stopped while this one
+        lives). Raises StoreFull when the disk is full (nothing written), NotFound for an unknown id."""
+        assignments, params = self._message_update(content, status, stats)
+        if not assignments:
+            return True
+        saved = self._write_now(lambda: self._update_message_row(message_id, assignments, params))
+        if saved:
+            self._stream_ended(message_id, status)
+        return saved
+
+    @staticmethod
+    def _message_update(
+        content: str | None, status: str | None, stats: Mapping[str, Any] | None
+    ) -> tuple[str, tuple[Any, ...]]:
         values: dict[str, Any] = _stat_values(stats)
         if content is not None:
             check_text(content, "content")
@@ -109,15 +151,23 @@ class Messages(Conversations):
         if status is not None:
             check_choice(status, MESSAGE_STATUSES, "status")
             values["status"] = status
-        if not values:
-            return
-        assignments = ", ".join(f"{name} = ?" for name in values)
-        with self.transaction():
-            cursor = self._execute(
-                f"UPDATE messages SET {assignments} WHERE id = ?", (*values.values(), message_id)
-            )
-            if cursor.rowcount == 0:
-                raise NotFound(f"no message {message_id}")
+        return ", ".join(f"{name} = ?" for name in values), tuple(values.values())
+
+    def _update_message_row(self, message_id: int, assignments: str, params: tuple[Any, ...]) -> None:
+        cursor = self._execute(f"UPDATE messages SET {assignments} WHERE id = ?", (*params, message_id))
+        if cursor.rowcount == 0:
+            raise NotFound(f"no message {message_id}")
+
+    def _stream_ended(self, message_id: int, status: str | None) -> None:
+        if status is not None and status != "streaming":
+            self._streaming.discard(message_id)
+            writers.STREAMING_HERE.discard((self._file_key, message_id))
+
+    def _forget_streaming(self) -> None:
+        """This Store is closing: what it was still writing is now left to the next start to mark stopped."""
+        for message_id in self._streaming:
+            writers.STREAMING_HERE.discard((self._file_key, message_id))
+        self._streaming.clear()
 
     def message(self, message_id: int) -> Message:
         row = self._row(f"{MESSAGE_SELECT} WHERE m.id = ?", (message_id,))
@@ -185,11 +235,37 @@ class Messages(Conversations):
             return [] if leaf is None else self.path_to(leaf)
 
     def mark_streaming_stopped(self) -> int:
-        """Answers a killed process left half-written become 'stopped'; returns how many."""
-        with self.transaction():
-            return self._execute(
-                "UPDATE messages SET status = 'stopped' WHERE status = 'streaming'"
-            ).rowcount
+        """Answers left 'streaming' by a writer that is gone (a killed process, or a Store closed mid-answer)
+        become 'stopped'; returns how many. Answers another live process is still streaming are left alone.
+        Bookkeeping for a start, so it never waits and never fails: when nothing needs marking it only reads;
+        when the write lock is taken or the disk is full it marks nothing now and leaves it to a later start."""
+        rows = self._rows("SELECT id, writer_pid, writer_started FROM messages WHERE status = 'streaming'")
+        gone = [
+            row["id"]
+            for row in rows
+            if not writers.is_alive(row["writer_pid"], row["writer_started"], self._file_key, row["id"])
+        ]
+        if not gone:
+            return 0
+        marked = 0
+
+        def mark() -> None:
+            nonlocal marked
+            for start in range(0, len(gone), 500):
+                chunk = gone[start : start + 500]
+                marks = ", ".join("?" for _ in chunk)
+                marked += self._execute(
+                    f"UPDATE messages SET status = 'stopped' WHERE status = 'streaming' AND id IN ({marks})",
+                    chunk,
+                ).rowcount
+
+        try:
+            if not self._write_now(mark):
+                return 0
+        except StoreError:
+            log.warning("could not mark %d interrupted answers stopped now", len(gone), exc_info=True)
+            return 0
+        return marked
 
     def set_excluded(self, message_id: int, excluded: bool) -> None:
         with self.transaction():

@@ -3,6 +3,10 @@ since every store on disk records by name which of them it has applied."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import ContextManager
+
 from .db import sqlite_utils
 
 Migrations = sqlite_utils.Migrations
@@ -191,27 +195,46 @@ def _comparisons(db: sqlite_utils.Database) -> None:
     )
 
 
+# Which process writes a streaming answer (its pid, and a token for that process's start so a reused pid is
+# not mistaken for it): a process that starts marks 'stopped' only the answers whose writer is gone.
+@MIGRATIONS(name="0005_message_writers")
+def _message_writers(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        ALTER TABLE messages ADD COLUMN writer_pid INTEGER;
+        ALTER TABLE messages ADD COLUMN writer_started TEXT;
+        """
+    )
+
+
 def schema_version(db: sqlite_utils.Database) -> int:
     return int(db.execute("PRAGMA user_version").fetchone()[0])
 
 
-def migrate(db: sqlite_utils.Database) -> int:
-    """Apply pending migrations and return the schema version (the number applied)."""
+def migrate(db: sqlite_utils.Database, transaction: Callable[[], ContextManager[None]] | None = None) -> int:
+    """Apply pending migrations and return the schema version (the number applied). `transaction` opens the
+    write transaction (the Store's, which waits out a busy lock); by default a plain BEGIN IMMEDIATE."""
     # The read-only check first: reopening an up-to-date store must not wait on another writer's lock.
     if not MIGRATIONS.pending(db):
         return schema_version(db)
-    conn = db.conn
     # Under the write lock `apply` re-reads what is applied, so when two processes open a fresh home at
     # once the second finds nothing left to do; each migration nests inside as a savepoint.
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with (transaction or (lambda: _immediate(db)))():
         MIGRATIONS.apply(db)
         version = len(MIGRATIONS.applied(db))
         # user_version mirrors the count so that `sqlite3 tuitune.db 'PRAGMA user_version'` tells it too.
         db.execute(f"PRAGMA user_version = {version:d}")
+    return version
+
+
+@contextmanager
+def _immediate(db: sqlite_utils.Database) -> Iterator[None]:
+    conn = db.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
-    return version

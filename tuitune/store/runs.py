@@ -110,12 +110,24 @@ class Runs(Adapters):
     def fail_dead_runs(self, is_alive: Callable[[int], bool]) -> list[int]:
         """Runs still queued or running whose trainer has no pid or a dead one are failed; returns ids.
         The check and the update share one write transaction, so a trainer that reports in meanwhile
-        waits for it rather than being overwritten."""
-        with self.transaction():
+        waits for it rather than being overwritten. Nearly always no run needs failing: that is found by reading
+        alone, so listing runs works while another process writes and on a full disk."""
+
+        alive: dict[int, bool] = {}  # each pid is asked about once
+
+        def dead_ids() -> list[int]:
             rows = self._rows(
                 "SELECT id, pid FROM runs WHERE status IN (?, ?) ORDER BY id", LIVE_RUN_STATUSES
             )
-            dead = [row["id"] for row in rows if row["pid"] is None or not is_alive(row["pid"])]
+            for row in rows:
+                if row["pid"] is not None and row["pid"] not in alive:
+                    alive[row["pid"]] = is_alive(row["pid"])
+            return [row["id"] for row in rows if row["pid"] is None or not alive[row["pid"]]]
+
+        if not dead_ids():
+            return []
+        with self.transaction():
+            dead = dead_ids()
             now = utc_now()
             for run_id in dead:
                 self._execute(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -22,16 +23,28 @@ class Store(Exchange, Curate, Comparisons, Judgements, Runs):
     """
 
     @classmethod
-    def open(cls, path: Path | str) -> Store:
-        """Create the file (mode 0600) and its folder if needed, and bring the schema up to date."""
+    def open(
+        cls,
+        path: Path | str,
+        *,
+        on_busy: Callable[[], None] | None = None,
+        busy_wait_s: float | None = None,
+    ) -> Store:
+        """Create the file (mode 0600) and its folder (0700) if needed, and bring the schema up to date.
+
+        Opening writes nothing to an up-to-date store, so it works while another process writes and on a
+        full disk. A write that finds another process holding the lock waits up to `busy_wait_s` (default
+        db.BUSY_WAIT_S), calling `on_busy` once when it starts waiting (default: a note on stderr), then raises
+        StoreBusy; a write on a full disk raises StoreFull. Both are OSErrors with a one-line message."""
         path = Path(path)
-        db = connect(path)
+        db = connect(path, on_busy, busy_wait_s)
+        store = cls(db, path, on_busy=on_busy, busy_wait_s=busy_wait_s)
         try:
-            migrate(db)
+            migrate(db, store.transaction)
         except BaseException:
             db.close()
             raise
-        return cls(db, path)
+        return store
 
     @property
     def schema_version(self) -> int:
@@ -40,6 +53,7 @@ class Store(Exchange, Curate, Comparisons, Judgements, Runs):
 
     def close(self) -> None:
         with self._lock:
+            self._forget_streaming()
             self._db.close()
 
     def __enter__(self) -> Store:

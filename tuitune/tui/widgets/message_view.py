@@ -1,10 +1,14 @@
 """One message of the visible branch: a header (who, which adapter, judgement, sibling position, status) and the
-text. User text is shown as plain text; answers as Markdown whose links never open anything by themselves.
-Everything passes through `textsafe.visible` first, so control sequences show as escapes and markup as text."""
+text. User text is shown as plain text; answers as Markdown whose links never open anything by themselves, unless
+Markdown would lose part of the answer (then as plain text too). Everything passes through `textsafe.visible`
+first, so control sequences show as escapes and markup as text."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
+
+from markdown_it import MarkdownIt
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -46,12 +50,50 @@ def header_text(shown: Shown) -> Text:
     return text
 
 
+@lru_cache(maxsize=1)
+def _parser() -> MarkdownIt:
+    return MarkdownIt("gfm-like")  # the parser Textual's Markdown widget uses
+
+
+def markdown_loses_text(text: str) -> bool:
+    """Whether Textual's Markdown would show less than `text` says: a list item with nothing in it vanishes with
+    its number or bullet (so "1. 1. 3." shows as nothing at all), an HTML block and a link without text show
+    nothing, and some text shows nothing at all."""
+    open_items: list[bool] = []  # per list item being read: has anything in it shown yet
+    shown = False
+    for token in _parser().parse(text):
+        if token.type == "list_item_open":
+            open_items.append(False)
+            continue
+        if token.type == "list_item_close":
+            if not open_items.pop():
+                return True
+            continue
+        if token.type == "html_block":
+            return True
+        shows = token.type == "hr" or (token.type in ("fence", "code_block") and bool(token.content.strip()))
+        if token.type == "inline":
+            children = token.children or []
+            if any(a.type == "link_open" and b.type == "link_close" for a, b in zip(children, children[1:])):
+                return True
+            shows = any(
+                child.type == "image" or (child.type in ("text", "code_inline") and child.content.strip())
+                for child in children
+            )
+        if shows:
+            shown = True
+            open_items = [True] * len(open_items)  # what shows inside a nested item shows inside its parents
+    return not shown and bool(text.strip())
+
+
 class MessageView(Vertical):
     def __init__(self, shown: Shown) -> None:
         role = shown.message.role
         super().__init__(classes=f"message -{role}")
         self.shown = shown
         self._stream: MarkdownStream | None = None
+        self._composed = ""  # the text shown when composed, and what was streamed after it
+        self._streamed = ""
 
     @property
     def message_id(self) -> int:
@@ -59,8 +101,8 @@ class MessageView(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static(header_text(self.shown), classes="message-header", markup=False)
-        content = visible(self.shown.message.content)
-        if self.shown.message.role == "assistant":
+        content = self._composed = visible(self.shown.message.content)
+        if self.shown.message.role == "assistant" and not markdown_loses_text(content):
             yield Markdown(content, open_links=False, classes="message-body")
         else:
             yield Static(Text(content), classes="message-body", markup=False)
@@ -71,11 +113,25 @@ class MessageView(Vertical):
 
     async def write(self, piece: str) -> None:
         """Append a streamed piece of the answer."""
+        safe = visible(piece)
+        self._streamed += safe
+        markdown = self.query(Markdown)
+        if not markdown:  # already shown as text
+            self.query_one(".message-body", Static).update(Text(self._full_text()))
+            return
         if self._stream is None:
-            self._stream = Markdown.get_stream(self.query_one(Markdown))
-        await self._stream.write(visible(piece))
+            self._stream = Markdown.get_stream(markdown.first())
+        await self._stream.write(safe)
 
     async def end_stream(self) -> None:
         if self._stream is not None:
             await self._stream.stop()
             self._stream = None
+        # Checked once the answer is whole: mid-stream, "2." is only an item whose text has not come yet.
+        full = self._full_text()
+        if self.query(Markdown) and markdown_loses_text(full):
+            await self.query_one(".message-body").remove()
+            await self.mount(Static(Text(full), classes="message-body", markup=False))
+
+    def _full_text(self) -> str:
+        return self._composed + self._streamed

@@ -1,5 +1,11 @@
 """The multi-line input: Enter sends, ctrl+j (or shift+enter / alt+enter where the terminal reports them) breaks
-the line, and a paste that would push the text past the prompt limit is cut there with a notice."""
+the line, and a paste that would push the text past the prompt limit is cut there with a notice.
+
+Enter and the newline keys are handled in this widget's own key handler, not by bindings: the app runs a priority
+binding as soon as the key reaches it, before this widget has inserted the keys that came just before, so a burst
+of typing followed by Enter (a paste-like burst from tmux, a fast typist over SSH) sent only part of the text, or
+none, and left the rest in the box. Here every key is handled in the order it came. The bindings stay, without
+priority, so that the footer and the help list them."""
 
 from __future__ import annotations
 
@@ -11,10 +17,13 @@ from textual.widgets import TextArea
 from tuitune.chat.session import MAX_PROMPT_CHARS
 
 
+NEWLINE_KEYS = ("ctrl+j", "shift+enter", "alt+enter")
+
+
 class PromptInput(TextArea):
     BINDINGS = [
-        Binding("enter", "submit", "Send", priority=True),
-        Binding("ctrl+j,shift+enter,alt+enter", "newline", "Newline", key_display="^j", show=False),
+        Binding("enter", "submit", "Send"),
+        Binding(",".join(NEWLINE_KEYS), "newline", "Newline", key_display="^j", show=False),
         Binding("tab", "screen.focus_messages", "Messages", show=False),
         Binding("shift+tab", "screen.focus_conversations", "Conversations", show=False),
     ]
@@ -35,8 +44,28 @@ class PromptInput(TextArea):
         super().__init__(id=id, soft_wrap=True, tab_behavior="focus", show_line_numbers=False)
         self.placeholder = "Ask something… (Enter sends, ctrl+j new line)"
 
+    async def _on_key(self, event: events.Key) -> None:
+        # Runs before TextArea's own handler, which prevent_default() skips for the keys taken here.
+        if event.key == "enter" and not self.read_only:
+            event.stop()
+            event.prevent_default()
+            self.action_submit()
+        elif event.key in NEWLINE_KEYS and not self.read_only:
+            event.stop()
+            event.prevent_default()
+            self.action_newline()
+
     def action_submit(self) -> None:
         self.post_message(self.Submitted(self.text))
+
+    def sent(self, text: str) -> None:
+        """The screen took `text` (a Submitted's): remove it, keeping whatever was typed after the Enter."""
+        current = self.text
+        if current.startswith(text):
+            self.load_text(current[len(text) :])
+            self.move_cursor(self.document.end)
+        else:
+            self.clear()
 
     def action_newline(self) -> None:
         self.insert("\n")
