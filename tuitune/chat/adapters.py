@@ -16,6 +16,7 @@ from typing import Any
 from tuitune.client import AdapterError
 from tuitune.config import Settings
 from tuitune.model.adapters import read_metadata
+from tuitune.private import make_private, private_mkdir
 from tuitune.store import Store
 
 ACTIVE = "active_adapter"
@@ -41,11 +42,12 @@ class Adapters:
         target = self.settings.adapters_dir / name
         if target.exists():
             raise AdapterError(f"{target} exists already; pass another --name")
-        self.settings.adapters_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_mkdir(self.settings.adapters_dir)
         tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=self.settings.adapters_dir))
         try:
             for file in ("adapter_config.json", "adapter_model.safetensors", "tuitune.json", "README.md"):
                 _copy_inside(source, file, tmp)
+            make_private(tmp)
             tmp.rename(target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)

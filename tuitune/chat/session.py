@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 from tuitune.config import Settings
 from tuitune.generation import GenerationStats
-from tuitune.store import Store
+from tuitune.store import Store, StoreError, StoreFull
 
 SAVE_EVERY_S = 0.25
 MAX_PROMPT_CHARS = 100_000
@@ -49,6 +49,7 @@ class Answer:
     text: str = ""
     status: str = "streaming"
     error: str = ""
+    not_saved: str = ""  # why the store does not hold the whole text (a full disk); the text is still here
 
     def __iter__(self) -> Iterator[str]:
         return self.pieces
@@ -135,21 +136,37 @@ class Chat:
             for piece in generation:
                 answer.text += piece
                 if time.monotonic() - last_save >= SAVE_EVERY_S:
-                    self.store.update_message(answer.message_id, content=answer.text)
                     last_save = time.monotonic()
+                    self._save_now(answer)
                 yield piece
         except Exception as exc:
             answer.status, answer.error = "error", f"{exc.__class__.__name__}: {exc}"
-            self.store.update_message(answer.message_id, content=answer.text, status="error")
+            self._save_end(answer, status="error")
             raise
         finally:
             if answer.status == "streaming":
                 # Closed early (the consumer stopped reading) counts as stopped, like a cancel.
                 done = generation.stats.finish in ("eos", "length")
                 answer.status = "complete" if done else "stopped"
-                self.store.update_message(
-                    answer.message_id, content=answer.text, status=answer.status, stats=generation.stats.as_dict()
-                )
+                self._save_end(answer, status=answer.status, stats=generation.stats.as_dict())
+
+    def _save_now(self, answer: Answer) -> None:
+        """A save while streaming never waits: when another process holds the store, the text stays in memory
+        and the next save (or the last) writes it."""
+        try:
+            self.store.try_update_message(answer.message_id, content=answer.text)
+        except StoreFull:
+            answer.not_saved = "the disk is full"
+
+    def _save_end(self, answer: Answer, **values) -> None:
+        """The last save waits (bounded) for a busy store; if it still cannot write, the text is kept here and
+        the answer says it was not saved."""
+        try:
+            self.store.update_message(answer.message_id, content=answer.text, **values)
+            answer.not_saved = ""
+        except StoreError as exc:
+            answer.not_saved = str(exc)
+            answer.error = answer.error or f"the answer was not saved ({exc}); its text is shown here"
 
     def _adapter_id(self, name: str | None) -> int | None:
         adapter = self.store.adapter(name) if name else None

@@ -60,6 +60,9 @@ def _ask(ctx: CliContext, prompt: str, adapter: str | None, system_prompt: str |
         f"first token {stats.ttft_s * 1000:.0f} ms, {stats.adapter or 'base'}]",
         err=True,
     )
+    if answer.not_saved:
+        click.echo(f"tuitune: the answer above was not saved: {answer.not_saved}", err=True)
+        sys.exit(1)
     if answer.status == "stopped":
         sys.exit(130)
 

@@ -9,6 +9,7 @@ from typing import Any, Callable, TypeVar
 import click
 
 from tuitune.config import Settings, SettingsError, load_settings
+from tuitune.textsafe import inline
 
 T = TypeVar("T")
 
@@ -44,7 +45,7 @@ def run_guarded(action: Callable[[], T]) -> T:
         raise
     except user_errors() as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-        click.echo(f"tuitune: error: {click.unstyle(message)}", err=True)
+        click.echo(f"tuitune: error: {inline(message)}", err=True)
         sys.exit(2)
 
 

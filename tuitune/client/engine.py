@@ -175,9 +175,13 @@ class EngineClient:
                 if attempt == 2 or not self.spawns:
                     raise EngineError(f"the engine server at {self.address} does not answer ({_reason(exc)})") \
                         from None
-                self.progress("the engine server is gone; starting a new one…")
-                self._ensure_server()
+                self._restart()
         raise AssertionError("unreachable")
+
+    def _restart(self) -> None:
+        self.progress("the engine server is gone; starting a new one…")
+        self._ensure_server()
+        self.progress("ready")
 
     def _json(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         response = self._send(method, path, body)
@@ -278,8 +282,7 @@ class EngineClient:
                 if attempt == 3 or not self.spawns:
                     raise EngineError(f"the engine server at {self.address} does not answer ({_reason(exc)})") \
                         from None
-                self.progress("the engine server is gone; starting a new one…")
-                self._ensure_server()
+                self._restart()
                 continue
             if response.status_code < 400:
                 return response

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from tuitune.config import Settings
+from tuitune.private import private_mkdir, private_open
 
 _SOCKET_PATH_MAX = 100  # AF_UNIX paths are cut at 107 bytes on Linux
 
@@ -63,8 +64,8 @@ class EnginePaths:
 
 
 def private_dir(path: Path) -> Path:
-    """Create `path` 0700 (whatever the umask) and refuse one that someone else owns or can enter."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    """Create `path` 0700 (whatever the umask) and refuse one that someone else owns; narrow one others can enter."""
+    private_mkdir(path)
     info = path.stat()
     if info.st_uid != os.getuid():
         raise ServerError(f"{path} belongs to another user; refusing to put the engine's socket there")
@@ -101,8 +102,7 @@ def api_key(paths: EnginePaths, create: bool) -> str:
         return ""
     private_dir(paths.home)
     key = secrets.token_urlsafe(32)
-    fd = os.open(paths.key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
+    with private_open(paths.key, "x", encoding="ascii") as handle:
         handle.write(key + "\n")
     return key
 
@@ -118,12 +118,9 @@ def spawn(settings: Settings) -> subprocess.Popen:
     engine.log. A server that finds another already holding the lock exits at once, so racing clients are safe."""
     paths = EnginePaths(settings.home)
     private_dir(paths.home)
-    log = os.open(paths.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    try:
+    with private_open(paths.log, "ab") as log:
         process = subprocess.Popen(serve_argv(settings), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                    start_new_session=True, close_fds=True)
-    finally:
-        os.close(log)
     # Reap it when it ends, so a long-lived client (the TUI) never keeps a zombie.
     threading.Thread(target=process.wait, name="engine-reaper", daemon=True).start()
     return process

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from tuitune.config import Settings
+from tuitune.private import private_open
 from tuitune.server.lifecycle import EnginePaths, ServerError, api_key, private_dir, read_info
 
 
@@ -63,9 +64,8 @@ def serve(settings: Settings, host: str | None = None, port: int = 8000, engine:
                         "quant": settings.model.quant, "started": engine_host.started})
     announce(f"tuitune engine server (pid {os.getpid()}) on {address}")
     threading.Thread(target=engine_host.load, name="model-load", daemon=True).start()
-    if settings.engine.idle_timeout_s > 0:
-        threading.Thread(target=_end_when_idle, args=(server, engine_host, settings.engine.idle_timeout_s),
-                         name="idle-timeout", daemon=True).start()
+    threading.Thread(target=_watch, args=(server, engine_host, settings.engine.idle_timeout_s, lock),
+                     name="idle-timeout", daemon=True).start()
     # uvicorn re-raises SIGTERM once it has shut down; make that an exit that runs the clean-up below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
@@ -80,8 +80,7 @@ def serve(settings: Settings, host: str | None = None, port: int = 8000, engine:
 
 
 def _take_lock(paths: EnginePaths):
-    handle = open(paths.lock, "a+")  # noqa: SIM115 (held for the server's whole life)
-    os.chmod(paths.lock, 0o600)
+    handle = private_open(paths.lock, "a+")  # held for the server's whole life
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -103,17 +102,21 @@ def _bind_unix(path: Path) -> socket.socket:
 
 def _write_info(paths: EnginePaths, info: dict) -> None:
     tmp = paths.info.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+    with private_open(tmp, "w", encoding="utf-8") as handle:
         json.dump(info, handle)
     tmp.replace(paths.info)
 
 
-def _end_when_idle(server, engine_host, timeout_s: float) -> None:
+def _watch(server, engine_host, idle_timeout_s: float, lock) -> None:
+    """End the server when it has been idle too long, or when its home was deleted (its lock file is gone), so
+    no server outlives the home it serves."""
     while not server.should_exit:
-        time.sleep(min(5.0, timeout_s / 4))
-        if engine_host.engine.ready and engine_host.idle_for() >= timeout_s:
-            print(f"no request for {timeout_s:g} s: ending", flush=True)
+        time.sleep(min(5.0, idle_timeout_s / 4) if idle_timeout_s > 0 else 5.0)
+        if os.fstat(lock.fileno()).st_nlink == 0:
+            print("the home was removed: ending", flush=True)
+            server.should_exit = True
+        elif idle_timeout_s > 0 and engine_host.engine.ready and engine_host.idle_for() >= idle_timeout_s:
+            print(f"no request for {idle_timeout_s:g} s: ending", flush=True)
             server.should_exit = True
 
 

@@ -98,7 +98,10 @@ class TuituneApp(App):
         self.post_message(self.ModelLoaded(note))
 
     def on_tuitune_app_model_progress(self, event: ModelProgress) -> None:
-        self.chat_screen.show_model(f"model: {event.text}")
+        if event.text == "ready" and self.engine.ready:  # the engine client reattached to a new server
+            self.chat_screen.show_model(self.engine_line())
+        else:
+            self.chat_screen.show_model(f"model: {event.text}")
 
     def on_tuitune_app_model_loaded(self, event: ModelLoaded) -> None:
         info = self.engine.info
@@ -150,7 +153,8 @@ class TuituneApp(App):
 def make_app(settings: Settings, *, store: Store | None = None, engine: Any = None) -> TuituneApp:
     """The app over `settings`; the store is opened and the engine client created here unless given."""
     if store is None:
-        store = Store.open(settings.db_path)
+        # A short bound: a write must never freeze the event loop for long while another process holds the store.
+        store = Store.open(settings.db_path, busy_wait_s=2.0, on_busy=lambda: None)
     store.mark_streaming_stopped()
     if engine is None:
         from tuitune.client import EngineClient

@@ -178,7 +178,7 @@ class ChatScreen(Screen):
         except ChatError as exc:
             self.say(str(exc), "error")
             return
-        self.query_one(PromptInput).clear()
+        self.query_one(PromptInput).sent(event.text)  # keeps what was typed after the Enter
         await self.open_conversation(self.conversation_id)
         self.generate(lambda cancel: self.chat.answer(user_id, cancel))
 
