@@ -159,11 +159,11 @@ def test_tcp_requests_without_the_key_get_401_and_the_key_file_is_private(home):
 def test_an_idle_server_ends_itself_after_the_idle_timeout(home):
     env_run = subprocess.run([sys.executable, "-m", "tuitune", "--home", str(home), "ask", "--max-new-tokens", "2",
                               "hi"], capture_output=True, text=True, timeout=600,
-                             env={**os.environ, "TUITUNE_ENGINE_IDLE_TIMEOUT_S": "2"})
+                             env={**os.environ, "TUITUNE_ENGINE_IDLE_TIMEOUT_S": "3"})
     assert env_run.returncode == 0, env_run.stderr
     paths = lifecycle.EnginePaths(home)
     deadline = time.monotonic() + 60
     while lifecycle.running(paths) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not lifecycle.running(paths), "the idle server kept running"
-    assert "no request for 2 s" in paths.log.read_text()
+    assert "no request for 3 s" in paths.log.read_text()

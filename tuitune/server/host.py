@@ -33,6 +33,8 @@ class EngineHost:
                 self._note("warming up")
                 # The first forward repacks 4-bit weights on some CPUs; pay it here, not in the user's first answer.
                 self.engine.generate([{"role": "user", "content": "Hi"}], max_new_tokens=1).text()
+            with self._count:
+                self._last_used = time.monotonic()  # idle time counts from ready, not from the start
             self.progress = "ready"
         except Exception as exc:  # the server stays up to say why; /health reports it
             self.error = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)

@@ -115,7 +115,7 @@ def _watch(server, engine_host, idle_timeout_s: float, lock) -> None:
         if os.fstat(lock.fileno()).st_nlink == 0:
             print("the home was removed: ending", flush=True)
             server.should_exit = True
-        elif idle_timeout_s > 0 and engine_host.engine.ready and engine_host.idle_for() >= idle_timeout_s:
+        elif idle_timeout_s > 0 and engine_host.progress == "ready" and engine_host.idle_for() >= idle_timeout_s:
             print(f"no request for {idle_timeout_s:g} s: ending", flush=True)
             server.should_exit = True
 
