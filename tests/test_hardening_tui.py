@@ -17,6 +17,7 @@ from textual.app import App, ComposeResult
 from textual.containers import VerticalScroll
 
 import tuitune
+from tuitune.server import lifecycle
 from tuitune.store import Store
 from tuitune.tui.widgets.message_view import MessageView, Shown
 from tuitune.tui.widgets.prompt_input import PromptInput
@@ -177,3 +178,4 @@ def test_tmux_send_keys_then_enter_sends_the_text(tmp_path: Path) -> None:
         assert "Ask something" in screen()  # the input is empty again: nothing was left unsent
     finally:
         subprocess.run([*tmux, "kill-server"], capture_output=True)
+        lifecycle.stop(lifecycle.EnginePaths(home))  # the app started the home's engine server

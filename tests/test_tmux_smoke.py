@@ -70,7 +70,8 @@ def test_chat_judge_quit_in_a_real_terminal(tmux, tmp_path, model_cache):
     screen = tmux.wait_for("▲ good", timeout=10)
     assert "▲1" in screen
     tmux("send-keys", "-t", "app", "C-q")
-    tmux.wait_for("EXITED 0", timeout=15)
+    exited = tmux.wait_for("EXITED 0", timeout=15)
+    assert "keeps the model loaded" in exited  # quitting says, in one line, that the engine server stays
     assert tmux("display-message", "-p", "-t", "app", "#{pane_title}") == title
 
     from tuitune.store import Store
@@ -82,3 +83,8 @@ def test_chat_judge_quit_in_a_real_terminal(tmux, tmp_path, model_cache):
         assert answer.role == "assistant" and answer.status == "complete" and answer.content.strip()
         assert answer.judgement == "good"
         assert store.judgement_counts()["good"] == 1
+    from tuitune.server import lifecycle
+
+    paths = lifecycle.EnginePaths(home)
+    assert lifecycle.running(paths), "quitting the app must leave the engine server running"
+    assert lifecycle.stop(paths) is not None

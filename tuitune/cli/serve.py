@@ -16,10 +16,39 @@ from tuitune.textsafe import one_line
 @click.option("--new-key", is_flag=True, help="write a new random API key to the home's engine.key and print it")
 @click.option("--status", "show_status", is_flag=True, help="the running server: pid, model, adapters, uptime, memory")
 @click.option("--stop", is_flag=True, help="stop the home's running server")
+@click.option("--backend", type=click.Choice(["local", "vllm"]), default="local", show_default=True,
+              help="vllm: run vLLM (from engine.vllm_python) on this model with runtime LoRA loading instead")
 @click.pass_obj
-def serve(ctx: CliContext, host: str | None, port: int, new_key: bool, show_status: bool, stop: bool) -> None:
+def serve(ctx: CliContext, host: str | None, port: int, new_key: bool, show_status: bool, stop: bool,
+          backend: str) -> None:
     """Run the engine server: the model stays loaded for every client (TUI, CLI, any OpenAI client)."""
+    if backend == "vllm":
+        run_guarded(lambda: _serve_vllm(ctx, host or "127.0.0.1", port))
+        return
     run_guarded(lambda: _serve(ctx, host, port, new_key, show_status, stop))
+
+
+def _serve_vllm(ctx: CliContext, host: str, port: int) -> None:
+    """vLLM in the foreground on this home's model, with the flags tuitune's adapters need; clients attach with
+    engine.backend = "vllm" and engine.url."""
+    import os
+    import subprocess
+
+    from tuitune.model.source import resolve
+    from tuitune.server.vllm import vllm_command, vllm_env
+
+    settings = ctx.settings
+    python = settings.engine.vllm_python
+    if not python:
+        raise UserError("set engine.vllm_python (TUITUNE_ENGINE_VLLM_PYTHON) to the python of a venv with vLLM "
+                        "(`make vllm` builds .venv-vllm)")
+    source = resolve(settings.model.spec, settings.cache_dir, lambda text: click.echo(text, err=True))
+    argv = vllm_command(python, source.path, host, port, max_lora_rank=max(16, settings.lora.r), max_loras=4,
+                        extra=["--dtype", "bfloat16"])
+    click.echo(f"vLLM on http://{host}:{port}; attach with TUITUNE_ENGINE_BACKEND=vllm "
+               f"TUITUNE_ENGINE_URL=http://{host}:{port}", err=True)
+    click.echo(" ".join(argv), err=True)
+    raise SystemExit(subprocess.call(argv, env={**os.environ, **vllm_env()}))
 
 
 def _serve(ctx: CliContext, host: str | None, port: int, new_key: bool, show_status: bool, stop: bool) -> None:
@@ -38,7 +67,7 @@ def _serve(ctx: CliContext, host: str | None, port: int, new_key: bool, show_sta
         click.echo(lifecycle.api_key(paths, create=True))
         return
     if ctx.settings.engine.backend == "vllm":
-        raise UserError("engine.backend is vllm: start vLLM as the README shows, and tuitune attaches to engine.url")
+        raise UserError("engine.backend is vllm: `tuitune serve --backend vllm` starts it; clients attach to engine.url")
     from tuitune.server.serve import serve as run_server
 
     try:

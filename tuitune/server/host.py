@@ -39,6 +39,8 @@ class EngineHost:
         except Exception as exc:  # the server stays up to say why; /health reports it
             self.error = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
             self.progress = "failed"
+            with self._count:
+                self._last_used = time.monotonic()
 
     def _note(self, text: str) -> None:
         self.progress = text

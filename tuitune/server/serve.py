@@ -107,13 +107,19 @@ def _write_info(paths: EnginePaths, info: dict) -> None:
     tmp.replace(paths.info)
 
 
+FAILED_LINGER_S = 30.0  # a server whose model failed answers /health with why for this long, then ends
+
+
 def _watch(server, engine_host, idle_timeout_s: float, lock) -> None:
-    """End the server when it has been idle too long, or when its home was deleted (its lock file is gone), so
-    no server outlives the home it serves."""
+    """End the server when it has been idle too long, when its model failed to load (after saying why for a
+    while), or when its home was deleted (its lock file is gone): no server outlives its use."""
     while not server.should_exit:
         time.sleep(min(5.0, idle_timeout_s / 4) if idle_timeout_s > 0 else 5.0)
         if os.fstat(lock.fileno()).st_nlink == 0:
             print("the home was removed: ending", flush=True)
+            server.should_exit = True
+        elif engine_host.error and engine_host.idle_for() >= FAILED_LINGER_S:
+            print(f"the model could not be loaded ({engine_host.error}): ending", flush=True)
             server.should_exit = True
         elif idle_timeout_s > 0 and engine_host.progress == "ready" and engine_host.idle_for() >= idle_timeout_s:
             print(f"no request for {idle_timeout_s:g} s: ending", flush=True)
