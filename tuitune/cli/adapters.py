@@ -55,8 +55,11 @@ def use(ctx: CliContext, name: str) -> None:
 @click.argument("name")
 @click.pass_obj
 def rm(ctx: CliContext, name: str) -> None:
-    """Remove adapter NAME from the list (its files stay on disk)."""
-    run_guarded(lambda: ctx.adapters(load_engine=False).remove(name))
+    """Remove adapter NAME from the list (its files stay on disk); a running engine server unloads it."""
+    from tuitune.server import lifecycle
+
+    attached = ctx.settings.engine.url or lifecycle.running(lifecycle.EnginePaths(ctx.settings.home))
+    run_guarded(lambda: ctx.adapters(load_engine=bool(attached)).remove(name))
     click.echo(f"removed {name}")
 
 
