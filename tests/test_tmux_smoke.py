@@ -88,3 +88,34 @@ def test_chat_judge_quit_in_a_real_terminal(tmux, tmp_path, model_cache):
     paths = lifecycle.EnginePaths(home)
     assert lifecycle.running(paths), "quitting the app must leave the engine server running"
     assert lifecycle.stop(paths) is not None
+
+
+def test_quitting_while_the_engine_server_loads_exits_at_once(tmux, tmp_path, model_cache):
+    """The app never waits for the model: ctrl+q while the server it started is still loading ends the app at
+    once (a thread still waiting on the server would keep the interpreter alive), and the server loads on."""
+    from tuitune.server import lifecycle
+
+    home = tmp_path / "home"
+    tuitune = Path(sys.executable).parent / "tuitune"
+    stamp = tmp_path / "exited"
+    env = {"HF_HUB_OFFLINE": "1", "TUITUNE_MODEL_CACHE": str(model_cache), "TERM": "xterm-256color"}
+    exports = " ".join(f"{key}={shlex.quote(value)}" for key, value in env.items())
+    command = (f"env {exports} {shlex.quote(str(tuitune))} --home {shlex.quote(str(home))}; "
+               f"touch {shlex.quote(str(stamp))}; sleep 60")
+    tmux("new-session", "-d", "-s", "app", "-x", "100", "-y", "30", command)
+    paths = lifecycle.EnginePaths(home)
+    try:
+        tmux.wait_for("Ask something", timeout=30)
+        deadline = time.monotonic() + 30
+        while not lifecycle.running(paths):
+            assert time.monotonic() < deadline, "the app did not start the engine server"
+            time.sleep(0.05)
+        assert "loading" in tmux.screen() or "starting" in tmux.screen()
+        quit_at = time.monotonic()
+        tmux("send-keys", "-t", "app", "C-q")
+        while not stamp.exists():
+            assert time.monotonic() - quit_at < 5, f"the app did not exit:\n{tmux.screen()}"
+            time.sleep(0.05)
+        assert lifecycle.running(paths)
+    finally:
+        lifecycle.stop(paths)

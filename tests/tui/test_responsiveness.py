@@ -60,3 +60,4 @@ async def test_quit_during_a_real_answer_is_prompt(settings, store, clean_engine
     assert time.monotonic() - started < 3.0
     answer = store.branch(store.conversations()[0].id)[-1]
     assert answer.status == "stopped" and answer.new_tokens < 400
+

@@ -65,6 +65,7 @@ class EngineClient:
         self._loaded: dict[str, str] = {}  # what the server said it holds, at the last look
         self._http: httpx.Client | None = None
         self._start_lock = threading.Lock()
+        self._closed = threading.Event()  # set by close(): a wait for the server gives up at once
         self.progress: Callable[[str], None] = lambda _: None
 
     # ---- attaching -----------------------------------------------------------------------------------------
@@ -113,6 +114,8 @@ class EngineClient:
             started = None
             note = ""
             while True:
+                if self._closed.is_set():
+                    raise EngineError("the engine client was closed")
                 try:
                     response = self._client().get("/health", timeout=5.0)
                 except (httpx.ConnectError, httpx.ConnectTimeout, FileNotFoundError) as exc:
@@ -158,6 +161,8 @@ class EngineClient:
         return self._http
 
     def close(self) -> None:
+        """Stop waiting for the server and drop the connection; the server itself keeps running."""
+        self._closed.set()
         if self._http is not None:
             self._http.close()
             self._http = None

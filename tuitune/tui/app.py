@@ -118,8 +118,12 @@ class TuituneApp(App):
         self.chat_screen.status.show(adapter=event.name or "base")
 
     async def action_quit(self) -> None:
-        # The generation thread checks this flag every token, so the app does not wait on a long answer.
+        # The generation thread checks this flag every token, so the app does not wait on a long answer; a client
+        # still waiting for the engine server to load gives up at once (the server goes on loading for next time).
         self.chat_screen.stop_generation()
+        close = getattr(self.engine, "close", None)
+        if close is not None and not self.engine.ready:
+            close()
         self.exit()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
