@@ -113,6 +113,14 @@ def serve_argv(settings: Settings) -> list[str]:
             "--quant", settings.model.quant, "serve"]
 
 
+def serve_env(settings: Settings) -> dict[str, str]:
+    """The environment for it: this client's own, plus the model cache it was told to use."""
+    env = dict(os.environ)
+    if settings.model.cache_dir:
+        env["TUITUNE_MODEL_CACHE"] = settings.model.cache_dir
+    return env
+
+
 def spawn(settings: Settings) -> subprocess.Popen:
     """Start the home's server detached: its own session (an SSH hang-up or a quit does not reach it), output to
     engine.log. A server that finds another already holding the lock exits at once, so racing clients are safe."""
@@ -120,7 +128,7 @@ def spawn(settings: Settings) -> subprocess.Popen:
     private_dir(paths.home)
     with private_open(paths.log, "ab") as log:
         process = subprocess.Popen(serve_argv(settings), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                   start_new_session=True, close_fds=True)
+                                   env=serve_env(settings), start_new_session=True, close_fds=True)
     # Reap it when it ends, so a long-lived client (the TUI) never keeps a zombie.
     threading.Thread(target=process.wait, name="engine-reaper", daemon=True).start()
     return process
