@@ -47,12 +47,18 @@ class _NoCallback:
 
 
 def test_trainer_command_plain_and_with_a_launcher(settings, tmp_path):
+    from pathlib import Path
+
     assert trainer_command(settings, tmp_path) == [sys.executable, "-m", "tuitune.training", "--run-dir", str(tmp_path)]
     settings.train.launcher = "accelerate launch --multi_gpu --num_processes 8"
+    # The venv's own accelerate (beside this Python), so the workers run the app's Python even off PATH.
+    accelerate = Path(sys.executable).parent / "accelerate"
     assert trainer_command(settings, tmp_path) == [
-        "accelerate", "launch", "--multi_gpu", "--num_processes", "8",
+        str(accelerate) if accelerate.is_file() else "accelerate", "launch", "--multi_gpu", "--num_processes", "8",
         "-m", "tuitune.training", "--run-dir", str(tmp_path),
     ]
+    settings.train.launcher = "/opt/bin/torchrun --nproc_per_node 2"
+    assert trainer_command(settings, tmp_path)[:3] == ["/opt/bin/torchrun", "--nproc_per_node", "2"]
 
 
 def test_the_core_imports_neither_textual_nor_torch(tmp_path):

@@ -32,14 +32,13 @@ def _train(ctx: CliContext, method: str, overrides: dict, detach: bool) -> bool:
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from tuitune.training import NothingToTrain, start_run
+    from tuitune.training.launcher import LauncherError
 
     console = Console(stderr=True)
     try:
         handle = start_run(ctx.settings, ctx.store, method, overrides,
                            parent_adapter=ctx.store.get_setting("active_adapter") or None)
-    except NothingToTrain as exc:
-        raise UserError(str(exc)) from None
-    except RuntimeError as exc:
+    except (NothingToTrain, LauncherError, RuntimeError) as exc:
         raise UserError(str(exc)) from None
     console.print(f"run {handle.run_id}: {handle.reason}")
     console.print(f"log: {handle.log_path}")
@@ -61,9 +60,13 @@ def _train(ctx: CliContext, method: str, overrides: dict, detach: bool) -> bool:
                         f"loss {last['loss']:.3f}  {last['tokens_per_s']:.0f} tok/s  {last['memory_mb']:.0f} MB"
                     ))
     except KeyboardInterrupt:
-        console.print("cancelling…")
+        console.print("cancelling… (ctrl+c again to kill it)")
         handle.cancel()
-        last = handle.wait()
+        try:
+            last = handle.wait(poll_s=0.1)
+        except KeyboardInterrupt:
+            handle.kill()
+            last = handle.wait(poll_s=0.1)
     if last.get("event") == "done":
         metrics = last.get("metrics", {})
         console.print(f"done: loss {metrics.get('train_loss')}, {metrics.get('steps')} steps, "

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 
 
@@ -16,5 +18,16 @@ def cli(argv: list[str] | None = None) -> int:
     return main(RunConfig.read(args.run_dir))
 
 
+def _exit(code: int) -> None:
+    """A rank of a distributed run leaves at once: everything it had to say is written, and tearing down torch's
+    process group and threads took seconds after a cancel, which the launcher waits out."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(cli())
+    _exit(cli())

@@ -15,8 +15,10 @@ CONFIG_FILE = "run.json"
 ROWS_FILE = "data.jsonl"
 EVENTS_FILE = "events.jsonl"
 LOG_FILE = "train.log"
-# Only tests set this: the trainer raises at that step, to prove a crash mid-run is reported.
+# Only tests set these: the trainer raises at that step (on that rank only, when the second is set), to prove a
+# crash mid-run is reported.
 FAIL_AT_STEP_ENV = "TUITUNE_TEST_FAIL_AT_STEP"
+FAIL_RANK_ENV = "TUITUNE_TEST_FAIL_RANK"
 
 
 @dataclass

@@ -9,6 +9,10 @@ here imports torch or Textual.
         ...
     handle.cancel()                               # SIGTERM to the trainer's process group
     handle = attach(settings, store, run_id)      # a later process follows the same run
+
+Starting is one step for the store: the "is a run already going?" check and the new row (owned by this process
+until the trainer's pid is known) are one write transaction, so two starts never both get in and nothing that
+lists runs meanwhile takes the new row for a dead one.
 """
 
 from __future__ import annotations
@@ -27,22 +31,50 @@ from typing import Any, Iterator, Mapping
 
 from tuitune.config import Settings, load_settings
 from tuitune.store import Store
-from tuitune.training import data
+from tuitune.training import data, ranks
 from tuitune.training.config import EVENTS_FILE, LOG_FILE, RunConfig, flat_settings, write_rows
-from tuitune.training.runs import TERMINAL, pid_alive, reap_dead_runs, settle
+from tuitune.training.runs import TERMINAL, pid_alive, reap_dead_runs, remove_stale_saves, settle
 
 # Flags and the TUI dialog change these; anything else goes through settings.
 OVERRIDABLE = {"epochs": "train.epochs", "max_steps": "train.max_steps", "lr": "train.lr",
                "batch_size": "train.batch_size", "beta": "train.beta", "r": "lora.r", "targets": "lora.targets"}
 
 
+class RunBusy(RuntimeError):
+    """Another run is still training."""
+
+
+class LauncherError(ValueError):
+    """`train.launcher` would not run what it says."""
+
+
 def trainer_command(settings: Settings, run_dir: str | Path) -> list[str]:
     """The exact argv that runs the trainer; `train.launcher` (e.g. `accelerate launch --multi_gpu
-    --num_processes 8`) is put in front of the module, which runs then under that launcher instead of python."""
+    --num_processes 8`) is put in front of the module, which runs then under that launcher instead of python.
+    A launcher named without a path is taken from this Python's own folder when it is there (the venv's
+    `accelerate`), so its workers run the same Python as the app."""
     module = ["-m", "tuitune.training", "--run-dir", str(run_dir)]
     if not settings.train.launcher.strip():
         return [sys.executable, *module]
-    return [*shlex.split(settings.train.launcher), *module]
+    launcher = shlex.split(settings.train.launcher)
+    beside = Path(sys.executable).parent / launcher[0]
+    if os.sep not in launcher[0] and beside.is_file() and os.access(beside, os.X_OK):
+        launcher[0] = str(beside)
+    return [*launcher, *module]
+
+
+def check_launcher(argv: list[str]) -> None:
+    """Refuse a launcher that would quietly run fewer processes than it names."""
+    words = [Path(argv[0]).name, *argv[1:]]
+    if words[:2] != ["accelerate", "launch"] or "--cpu" not in words or "--mpirun_hostfile" in words:
+        return
+    count = next((words[i + 1] for i, w in enumerate(words[:-1]) if w == "--num_processes"), "1")
+    if count.isdigit() and int(count) > 1:
+        raise LauncherError(
+            f"`accelerate launch --cpu --num_processes {count}` starts one process, not {count} (accelerate runs "
+            "several CPU processes only through mpirun); for several CPU processes set train.launcher to "
+            f"`accelerate launch --multi_gpu --num_processes {count}` (torch.distributed with gloo on a CPU)"
+        )
 
 
 @dataclass
@@ -114,15 +146,46 @@ class RunHandle:
         return last
 
     def cancel(self) -> None:
-        """SIGTERM to the trainer's whole process group (a launcher and its workers alike); it stops within a
-        step or two, saves nothing and marks the run cancelled."""
-        pid = self.process.pid if self.process is not None else self.store.run(self.run_id).pid
-        if not pid or not self.alive():
+        """SIGTERM to the trainer's process group (a launcher passes it on to its workers); every rank stops within
+        a second or two, even mid-step, saves nothing, and the run is marked cancelled. The `cancel` file says
+        that this SIGTERM is a cancel, not a launcher stopping the survivors of a failed rank."""
+        if not self.alive():
             return
+        ranks.request_cancel(self.run_dir)  # a trainer not started yet reads it and stops at once
+        pid = self._trainer_pid()
+        if pid:
+            try:
+                os.killpg(pid, signal.SIGTERM)
+            except (ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGTERM)
+
+    def kill(self) -> None:
+        """SIGKILL to the trainer's process group, for a trainer that does not stop when asked."""
+        pid = self._trainer_pid()
+        if pid and self.alive():
+            ranks.request_cancel(self.run_dir)
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def _trainer_pid(self) -> int | None:
+        """The pid to signal: our own child, or the run's recorded pid when that process is this run's trainer
+        (not the process that started it, whose pid stands in until the trainer's is known, nor a stranger that
+        got a recycled pid)."""
+        if self.process is not None:
+            return self.process.pid
+        pid = self.store.run(self.run_id).pid
+        if not pid:
+            return None
+        if not os.path.isdir("/proc/self"):  # no /proc here: trust the store
+            return pid
         try:
-            os.killpg(pid, signal.SIGTERM)
-        except (ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGTERM)
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                argv = handle.read().split(b"\0")
+        except OSError:
+            return None
+        return pid if b"tuitune.training" in argv and str(self.run_dir).encode() in argv else None
 
     def _died(self) -> dict[str, Any]:
         code = self.process.poll() if self.process is not None else None
@@ -134,8 +197,12 @@ class RunHandle:
         if run.status in ("failed", "cancelled"):
             return {"event": "error" if run.status == "failed" else "cancelled",
                     "message": run.error or run.status, "suggestion": ""}
+        if ranks.cancel_requested(self.run_dir):  # cancelled before the trainer could say so
+            event = {"event": "cancelled", "message": "cancelled; no adapter was saved"}
+            settle(self.store, self.run_id, event)
+            return event
         how = f" (exit status {code})" if code is not None else ""
-        message = f"the trainer process ended without a result{how}"
+        message = ranks.failure_summary(self.run_dir) or f"the trainer process ended without a result{how}"
         if code is not None and code < 0:
             message = f"the trainer process was killed by signal {-code}"
         event = {"event": "error", "message": message,
@@ -180,10 +247,9 @@ def start_run(
     from the tokenizer here. Raises `data.NothingToTrain` (no run is created) when there is nothing to train on.
     """
     reap_dead_runs(store)
-    busy = store.active_runs()
-    if busy:
-        raise RuntimeError(f"run {busy[0].id} is still training; cancel it or wait for it")
+    _refuse_if_busy(store)
     settings = settings_with(settings, overrides)
+    check_launcher(trainer_command(settings, "."))
     plan = data.build(store, settings, method)
     if template_fingerprint is None or base_model is None:
         name, fp = engine_identity(settings)
@@ -192,10 +258,15 @@ def start_run(
     parent = store.adapter(parent_adapter) if parent_adapter else None
     params = {key: value for key, value in flat_settings(settings).items() if key.startswith(("train.", "lora."))}
     settings.runs_dir.mkdir(parents=True, exist_ok=True)
-    run_id = store.create_run(
-        plan.method, params=params, example_ids=plan.example_ids, base_model=base_model,
-        template_fingerprint=template_fingerprint, reason=plan.reason, status="queued",
-    )
+    with store.transaction():
+        reap_dead_runs(store)
+        _refuse_if_busy(store)
+        run_id = store.create_run(
+            plan.method, params=params, example_ids=plan.example_ids, base_model=base_model,
+            template_fingerprint=template_fingerprint, reason=plan.reason, status="queued",
+        )
+        store.update_run(run_id, pid=os.getpid())  # ours until the trainer's is known: alive, so not reaped
+    remove_stale_saves(store, settings.adapters_dir)
     run_dir = settings.runs_dir / f"run-{run_id:04d}"
     run_dir.mkdir(parents=True, exist_ok=True)
     config = RunConfig(
@@ -205,14 +276,24 @@ def start_run(
         template_fingerprint=template_fingerprint, example_ids=plan.example_ids, counts=plan.counts,
         settings=flat_settings(settings),
     )
-    config.save()
-    write_rows(run_dir, plan.rows)
-    (run_dir / "holdout.json").write_text(json.dumps(plan.holdout, ensure_ascii=False), encoding="utf-8")
-    store.update_run(run_id, run_dir=str(run_dir), log_path=str(run_dir / LOG_FILE))
-    process = _spawn(trainer_command(settings, run_dir), run_dir, env)
+    try:
+        config.save()
+        write_rows(run_dir, plan.rows)
+        (run_dir / "holdout.json").write_text(json.dumps(plan.holdout, ensure_ascii=False), encoding="utf-8")
+        store.update_run(run_id, run_dir=str(run_dir), log_path=str(run_dir / LOG_FILE))
+        process = _spawn(trainer_command(settings, run_dir), run_dir, env)
+    except BaseException as exc:
+        settle(store, run_id, {"event": "error", "message": f"the trainer did not start: {exc}"})
+        raise
     store.update_run(run_id, pid=process.pid)
     return RunHandle(run_id, run_dir, store, plan.method, plan.reason, plan.counts, config.adapter_name,
                      plan.holdout, process)
+
+
+def _refuse_if_busy(store: Store) -> None:
+    busy = store.active_runs()
+    if busy:
+        raise RunBusy(f"run {busy[0].id} is still training; cancel it or wait for it")
 
 
 def _spawn(argv: list[str], run_dir: Path, env: Mapping[str, str] | None) -> subprocess.Popen:
@@ -220,10 +301,14 @@ def _spawn(argv: list[str], run_dir: Path, env: Mapping[str, str] | None) -> sub
     root = str(Path(__file__).resolve().parents[2])  # so a source checkout trains without being installed
     child_env["PYTHONPATH"] = os.pathsep.join(p for p in (root, child_env.get("PYTHONPATH", "")) if p)
     with (run_dir / EVENTS_FILE).open("ab") as out, (run_dir / LOG_FILE).open("ab") as err:
-        return subprocess.Popen(
+        process = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=str(run_dir), env=child_env,
             start_new_session=True,  # survives the TUI quitting and the SSH session dropping
         )
+    # Collect its exit status when it ends, whoever follows it (or nobody): a long-lived parent such as the TUI
+    # would otherwise keep a zombie per run.
+    threading.Thread(target=process.wait, name=f"reap-trainer-{process.pid}", daemon=True).start()
+    return process
 
 
 def attach(settings: Settings, store: Store, run_id: int) -> RunHandle:
@@ -242,6 +327,7 @@ def attach(settings: Settings, store: Store, run_id: int) -> RunHandle:
 def live_run(settings: Settings, store: Store) -> RunHandle | None:
     """The run still training, if any (after failing runs whose trainer died): what a reopened TUI follows."""
     reap_dead_runs(store)
+    remove_stale_saves(store, settings.adapters_dir)
     runs = store.active_runs()
     return attach(settings, store, runs[-1].id) if runs else None
 

@@ -1,9 +1,12 @@
 """A run's last event, written to the store once. The trainer and every watching parent call `settle` with the
-terminal event they saw; whoever comes first writes it, the others find it written (idempotent)."""
+terminal event they saw; whoever comes first writes it, the others find it written (idempotent). And what a dead
+trainer leaves behind: its run row, still 'running', and a half-saved adapter folder."""
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -63,3 +66,30 @@ def pid_alive(pid: int | None) -> bool:
 def reap_dead_runs(store: Store) -> list[int]:
     """Runs left queued or running by a trainer that is gone are failed; call at every start."""
     return store.fail_dead_runs(pid_alive)
+
+
+# The trainer saves into `.{adapter name}-XXXXXX` beside the adapters and renames it when complete; a trainer
+# killed in between leaves it. Adapter names are `{method}-run{id}-{time}`.
+_PARTIAL_SAVE = re.compile(r"^\.(?:sft|dpo|kto)-run(\d+)-")
+
+
+def remove_stale_saves(store: Store, adapters_dir: Path) -> list[Path]:
+    """Remove the half-saved adapter folders of runs that are over (or unknown); returns what went."""
+    try:
+        entries = list(adapters_dir.iterdir()) if adapters_dir.is_dir() else []
+    except OSError:  # unreadable: nothing to tidy, and no reason to stop a start
+        return []
+    removed = []
+    for path in entries:
+        match = _PARTIAL_SAVE.match(path.name)
+        if not match or not path.is_dir() or path.is_symlink():
+            continue
+        try:
+            run = store.run(int(match.group(1)))
+        except LookupError:
+            run = None
+        if run is not None and run.status in _LIVE and pid_alive(run.pid):
+            continue  # its trainer may be saving right now
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed

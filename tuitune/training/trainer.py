@@ -4,6 +4,10 @@ It loads its own 4-bit base, trains a LoRA adapter with trl, reports JSON lines 
 adapter into place. It never runs inference before training: on CPUs with AVX512-BF16, bitsandbytes repacks 4-bit
 weights at the first eval-mode forward without gradients, and a repacked model then learns nothing.
 
+Under `accelerate launch` or `torchrun` every rank runs this; rank 0 alone reports, writes the store and saves.
+A signal stops a rank at once, mid-step or mid-load, not at the next step's end: the handler raises where the
+main thread is. Only saving and the store's last word are shielded from it.
+
 Exit status: 0 done, 1 failed, 3 cancelled.
 """
 
@@ -20,10 +24,13 @@ import tempfile
 import threading
 import time
 import traceback
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-from tuitune.training.config import FAIL_AT_STEP_ENV, LOG_FILE, RunConfig, read_rows
+from tuitune.training import ranks
+from tuitune.training.config import FAIL_AT_STEP_ENV, FAIL_RANK_ENV, LOG_FILE, RunConfig, read_rows
+from tuitune.training.ranks import is_main_process
 
 EXIT_DONE, EXIT_FAILED, EXIT_CANCELLED = 0, 1, 3
 # DPO alone on the 16 sample pairs (lr 1e-3, 8 steps) drove its loss to 0.03 by pushing the rejected answers down and
@@ -34,17 +41,48 @@ log = logging.getLogger("tuitune.training")
 
 
 class Cancelled(Exception):
-    """SIGTERM arrived: stop, save nothing."""
+    """SIGTERM or SIGINT arrived: stop, save nothing."""
 
 
 class TemplateMismatch(RuntimeError):
     """The trainer would format prompts differently from the engine that will chat with the adapter."""
 
 
-def is_main_process() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
+class Interrupts:
+    """SIGTERM and SIGINT raise `Cancelled` in the main thread wherever it is (a long step, loading the model),
+    except inside `shielded()`, which lets a write finish first and raises after it (unless told not to)."""
+
+    def __init__(self) -> None:
+        self.requested = threading.Event()
+        self.signal = 0
+        self._shield = 0
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self._handle)
+        signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.requested.set()
+        self.signal = signum
+        if not self._shield:
+            raise Cancelled()
+
+    @contextmanager
+    def shielded(self, then_raise: bool = True) -> Iterator[None]:
+        self._shield += 1
+        try:
+            yield
+        finally:
+            self._shield -= 1
+        if then_raise and not self._shield and self.requested.is_set():
+            raise Cancelled()
+
+    def settled(self) -> None:
+        """The run's outcome is written: from now on a signal is only noted."""
+        self._shield += 1
 
 
+interrupts = Interrupts()
 _events = sys.stdout
 
 
@@ -61,8 +99,9 @@ def own_stdout() -> None:
 def emit(event: str, **fields: Any) -> None:
     if not is_main_process():
         return
-    _events.write(json.dumps({"event": event, "time": round(time.time(), 3), **fields}) + "\n")
-    _events.flush()
+    with interrupts.shielded():  # never half a line
+        _events.write(json.dumps({"event": event, "time": round(time.time(), 3), **fields}) + "\n")
+        _events.flush()
 
 
 def memory_mb() -> float:
@@ -102,6 +141,23 @@ def _device(settings: Any) -> str:
     return pick_device(settings.model.device)
 
 
+def fsdp_enabled() -> bool:
+    """`accelerate launch` with an FSDP config (`distributed_type: FSDP`) says so to its workers."""
+    return os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true")
+
+
+def _load_for_fsdp(source: Any) -> Any:
+    """QLoRA under FSDP (peft's recipe): FSDP shards only floating-point tensors, so the packed 4-bit weights are
+    stored as bf16 (the compute dtype) and the model is loaded in bf16; accelerate places and shards it."""
+    import torch
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                               bnb_4bit_compute_dtype=torch.bfloat16, bnb_4bit_quant_storage=torch.bfloat16)
+    return AutoModelForCausalLM.from_pretrained(source.path, quantization_config=quant, dtype=torch.bfloat16,
+                                                trust_remote_code=False)
+
+
 def _load(config: RunConfig, settings: Any):
     from tuitune.model.loader import load_base, load_tokenizer
     from tuitune.model.quiet import quiet_libraries
@@ -114,12 +170,15 @@ def _load(config: RunConfig, settings: Any):
     template = choose_template(tokenizer, settings.model.template, settings.prompts_dir)
     if config.template_fingerprint and fingerprint(template) != config.template_fingerprint:
         raise TemplateMismatch(
-            f"the chat template here ({fingerprint(template)}) differs from the engine's "
-            f"({config.template_fingerprint}); refusing to train an adapter the chat would misuse"
+            f"the chat template or the tokenizer's encoding here ({fingerprint(template)}) differs from the "
+            f"engine's ({config.template_fingerprint}); refusing to train an adapter the chat would feed other ids"
         )
     if config.base_model and source.name != config.base_model:
         raise TemplateMismatch(f"model.spec names {source.name}, the run was planned for {config.base_model}")
-    model = load_base(source, settings.model.quant, _device(settings))
+    if fsdp_enabled() and settings.model.quant == "4bit":
+        model = _load_for_fsdp(source)
+    else:
+        model = load_base(source, settings.model.quant, _device(settings))
     _never_repack(model)
     return source, tokenizer, model, fingerprint(template)
 
@@ -156,19 +215,20 @@ def _trainer_args(config: RunConfig, settings: Any, on_gpu: bool) -> dict[str, A
         optim="paged_adamw_8bit" if on_gpu else "adamw_torch",
         bf16=on_gpu,
         use_cpu=not on_gpu,
+        ddp_find_unused_parameters=False,  # every LoRA weight takes part in every step
+        **({"gradient_checkpointing_kwargs": {"use_reentrant": True}} if on_gpu and fsdp_enabled() else {}),
     )
 
 
 def _fit(rows: list[dict[str, Any]], tokenizer: Any, method: str, max_length: int) -> tuple[list[dict], int]:
     """Drop rows too long for max_length rather than let trl cut off their end (and with it the final EOS)."""
-    from tuitune.model.templates import render_ids
+    from tuitune.model.templates import example_ids
 
     kept = []
     for row in rows:
         answers = [row[k] for k in ("completion", "chosen", "rejected") if k in row]
-        prompt_len = len(render_ids(tokenizer, row["prompt"]))
-        longest = max(len(tokenizer(a[0]["content"], add_special_tokens=False)["input_ids"]) for a in answers)
-        if prompt_len + longest + 4 <= max_length:
+        longest = max(sum(map(len, example_ids(tokenizer, row["prompt"], answer))) for answer in answers)
+        if longest <= max_length:
             kept.append({k: v for k, v in row.items() if k != "message_ids"})
     return kept, len(rows) - len(kept)
 
@@ -178,8 +238,10 @@ def make_trainer(config: RunConfig, settings: Any, model: Any, tokenizer: Any, r
     from datasets import Dataset
     from peft import LoraConfig, prepare_model_for_kbit_training
 
+    from tuitune.training.tokens import exact
+
     on_gpu = torch.cuda.is_available() and str(model.device).startswith("cuda")
-    if settings.model.quant != "none":
+    if settings.model.quant != "none" and not fsdp_enabled():  # its fp32 upcasts would mix dtypes in FSDP's flat params
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=on_gpu)
     lora = LoraConfig(
         r=settings.lora.r,
@@ -194,22 +256,25 @@ def make_trainer(config: RunConfig, settings: Any, model: Any, tokenizer: Any, r
     if config.method == "sft":
         from trl import SFTConfig, SFTTrainer
 
-        return SFTTrainer(args=SFTConfig(**args, completion_only_loss=True), **common)
+        return exact(SFTTrainer)(args=SFTConfig(**args, completion_only_loss=True), **common)
     if config.method == "dpo":
         from trl import DPOConfig, DPOTrainer
 
         loss_types, weights = zip(*DPO_LOSS)
         config_dpo = DPOConfig(**args, beta=settings.train.beta, loss_type=list(loss_types), loss_weights=list(weights))
-        return DPOTrainer(args=config_dpo, **common)
+        return exact(DPOTrainer)(args=config_dpo, **common)
     from trl import KTOConfig, KTOTrainer
 
-    return KTOTrainer(args=KTOConfig(**args, beta=settings.train.beta), **common)
+    return exact(KTOTrainer)(args=KTOConfig(**args, beta=settings.train.beta), **common)
 
 
-def _progress_callback(cancel: threading.Event, started: float):
+def _progress_callback(started: float):
     from transformers import TrainerCallback
 
     fail_at = int(os.environ.get(FAIL_AT_STEP_ENV, "0") or 0)
+    fail_rank = os.environ.get(FAIL_RANK_ENV, "")
+    if fail_rank and int(fail_rank) != ranks.rank():
+        fail_at = 0
 
     class Progress(TrainerCallback):
         def __init__(self) -> None:
@@ -223,8 +288,6 @@ def _progress_callback(cancel: threading.Event, started: float):
         def on_step_end(self, args, state, control, **kwargs):
             if fail_at and state.global_step >= fail_at:
                 raise RuntimeError(f"{FAIL_AT_STEP_ENV} made the trainer fail at step {state.global_step}")
-            if cancel.is_set():
-                control.should_training_stop = True
             return control
 
         def on_log(self, args, state, control, logs=None, **kwargs):
@@ -249,8 +312,17 @@ def _progress_callback(cancel: threading.Event, started: float):
     return Progress()
 
 
+def _full_state_dict(trainer: Any) -> dict[str, Any] | None:
+    """Under FSDP each rank holds a shard of the LoRA weights: every rank must take part in gathering them
+    (rank 0 gets the whole); elsewhere the model saves its own."""
+    if not getattr(trainer, "is_fsdp_enabled", False):
+        return None
+    trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
+    return trainer.accelerator.get_state_dict(trainer.model_wrapped)
+
+
 def _save(config: RunConfig, settings: Any, model: Any, source_name: str, fingerprint: str,
-          metrics: dict[str, Any]) -> Path:
+          metrics: dict[str, Any], state_dict: dict[str, Any] | None = None) -> Path:
     """Write into a hidden temporary folder, then rename: the adapter folder exists only when complete."""
     settings.adapters_dir.mkdir(parents=True, exist_ok=True)
     target = settings.adapters_dir / config.adapter_name
@@ -258,7 +330,7 @@ def _save(config: RunConfig, settings: Any, model: Any, source_name: str, finger
         raise FileExistsError(f"{target} exists already")
     tmp = Path(tempfile.mkdtemp(prefix=f".{config.adapter_name}-", dir=settings.adapters_dir))
     try:
-        model.save_pretrained(str(tmp), safe_serialization=True)
+        model.save_pretrained(str(tmp), safe_serialization=True, **({"state_dict": state_dict} if state_dict else {}))
         for stray in tmp.glob("*.bin"):
             stray.unlink()
         meta = {
@@ -283,40 +355,58 @@ def _save(config: RunConfig, settings: Any, model: Any, source_name: str, finger
 def main(config: RunConfig) -> int:
     """Train one run to its end; every outcome is written to the store, the events and the log."""
     from tuitune.store import Store
-    from tuitune.training import runs
 
     started = time.perf_counter()
     settings = config.load_settings()
     own_stdout()
     _log_to(config.folder / LOG_FILE)
-    cancel = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: cancel.set())
-    signal.signal(signal.SIGINT, lambda *_: cancel.set())
-    store = Store.open(settings.db_path) if is_main_process() else None
+    interrupts.install()
+    store = None
     try:
+        store = Store.open(settings.db_path) if is_main_process() else None
+        return _train(config, settings, store, started)
+    except Cancelled:
+        with interrupts.shielded(then_raise=False):
+            return _stopped(config, store)
+    except BaseException as exc:  # a crash of any kind is a failed run with its reason, never a silent exit
+        with interrupts.shielded(then_raise=False):
+            return _failed(config, store, exc)
+    finally:
+        interrupts.settled()
         if store is not None:
-            run = store.run(config.run_id)
-            if run.status not in ("queued", "running"):
-                raise RuntimeError(f"run {config.run_id} is {run.status} already")
-            store.update_run(config.run_id, status="running", **({} if run.pid else {"pid": os.getpid()}))
-        emit("start", run_id=config.run_id, method=config.method, reason=config.reason,
-             examples=config.counts.get("rows", 0), pid=os.getpid())
-        emit("phase", name="load", t=round(time.perf_counter() - started, 3))
-        source, tokenizer, model, fingerprint = _load(config, settings)
-        if cancel.is_set():
-            raise Cancelled()
-        rows, dropped = _fit(read_rows(config.folder), tokenizer, config.method, settings.train.max_length)
-        if not rows:
-            raise ValueError(f"every example is longer than train.max_length ({settings.train.max_length} tokens)")
-        if dropped:
-            log.warning("left out %d examples longer than %d tokens", dropped, settings.train.max_length)
-        emit("phase", name="prepare", t=round(time.perf_counter() - started, 3), rows=len(rows), dropped=dropped,
-             loaded_memory_mb=round(memory_now_mb(), 1), footprint_mb=round(model.get_memory_footprint() / 2**20, 1))
-        callback = _progress_callback(cancel, started)
-        trainer = make_trainer(config, settings, model, tokenizer, rows, callback)
-        output = trainer.train()
-        if cancel.is_set():
-            raise Cancelled()
+            store.close()
+
+
+def _train(config: RunConfig, settings: Any, store: Any, started: float) -> int:
+    from tuitune.training import runs
+
+    if store is not None:
+        run = store.run(config.run_id)
+        if run.status not in ("queued", "running"):
+            raise RuntimeError(f"run {config.run_id} is {run.status} already")
+        store.update_run(config.run_id, status="running", metrics={"world_size": ranks.world_size()},
+                         **({} if run.pid else {"pid": os.getpgrp()}))
+    if ranks.cancel_requested(config.folder):  # cancelled before this process started
+        raise Cancelled()
+    emit("start", run_id=config.run_id, method=config.method, reason=config.reason,
+         examples=config.counts.get("rows", 0), pid=os.getpid(), world_size=ranks.world_size())
+    emit("phase", name="load", t=round(time.perf_counter() - started, 3))
+    source, tokenizer, model, fingerprint = _load(config, settings)
+    rows, dropped = _fit(read_rows(config.folder), tokenizer, config.method, settings.train.max_length)
+    if not rows:
+        raise ValueError(f"every example is longer than train.max_length ({settings.train.max_length} tokens)")
+    if dropped:
+        log.warning("left out %d examples longer than %d tokens", dropped, settings.train.max_length)
+    emit("phase", name="prepare", t=round(time.perf_counter() - started, 3), rows=len(rows), dropped=dropped,
+         loaded_memory_mb=round(memory_now_mb(), 1), footprint_mb=round(model.get_memory_footprint() / 2**20, 1))
+    callback = _progress_callback(started)
+    trainer = make_trainer(config, settings, model, tokenizer, rows, callback)
+    output = trainer.train()
+    wrapped = type(trainer.model_wrapped).__name__
+    log.info("trained %s as %s on %d process(es)", config.method, wrapped, ranks.world_size())
+    if fsdp_enabled() and not getattr(trainer, "is_fsdp_enabled", False):
+        log.warning("an FSDP config was given, but accelerate trained as %s (on a CPU it does not shard)", wrapped)
+    with interrupts.shielded(then_raise=False):  # a cancel from here on comes too late: the adapter is complete
         train_s = time.perf_counter() - callback.train_start
         emit("phase", name="save", t=round(time.perf_counter() - started, 3))
         metrics = {
@@ -328,38 +418,61 @@ def main(config: RunConfig) -> int:
             "peak_memory_mb": round(memory_mb(), 1),
             "examples": len(rows),
             "dropped": dropped,
+            "world_size": ranks.world_size(),
             **{k: v for k, v in callback.last.items() if k.startswith(("rewards/", "kl"))},
         }
+        state_dict = _full_state_dict(trainer)
         if not is_main_process():
             return EXIT_DONE
-        path = _save(config, settings, trainer.model, source.name, fingerprint, metrics)
-        runs.settle(store, config.run_id, {"event": "done", "adapter_path": str(path), "adapter_name": config.adapter_name,
-                                            "metrics": metrics}, config)
+        path = _save(config, settings, trainer.model, source.name, fingerprint, metrics, state_dict)
+        runs.settle(store, config.run_id, {"event": "done", "adapter_path": str(path),
+                                           "adapter_name": config.adapter_name, "metrics": metrics}, config)
         emit("done", adapter_path=str(path), adapter_name=config.adapter_name, metrics=metrics,
              t=round(time.perf_counter() - started, 3))
         return EXIT_DONE
-    except Cancelled:
+
+
+def _stopped(config: RunConfig, store: Any) -> int:
+    """A signal stopped this rank: a cancel (asked for, or any signal to a single process), or, in a run of
+    several processes, the launcher stopping the survivors of a rank that failed."""
+    from tuitune.training import runs
+
+    cause = ranks.failure_summary(config.folder, besides=ranks.rank())
+    cancelled = not cause and (ranks.cancel_requested(config.folder) or interrupts.signal == signal.SIGINT
+                               or ranks.world_size() == 1)
+    if cancelled:
         event = {"event": "cancelled", "message": "cancelled; no adapter was saved"}
-        if store is not None:
-            runs.settle(store, config.run_id, event, config)
-        emit("cancelled", message=event["message"])
-        return EXIT_CANCELLED
-    except BaseException as exc:  # a crash of any kind is a failed run with its reason, never a silent exit
-        log.error("training failed:\n%s", traceback.format_exc())
-        message = f"{exc.__class__.__name__}: {exc}".strip().splitlines()[0][:400]
-        event = {"event": "error", "message": message, "suggestion": _suggestion(exc)}
-        if store is not None:
-            runs.settle(store, config.run_id, event, config)
-        emit("error", message=message, suggestion=event["suggestion"])
-        return EXIT_FAILED
-    finally:
-        if store is not None:
-            store.close()
+    else:
+        event = {"event": "error", "suggestion": "see train.log in the run folder",
+                 "message": cause or f"rank {ranks.rank()} was stopped by its launcher (signal "
+                                     f"{interrupts.signal}) without a cancel: another process of the run ended"}
+    log.warning("stopped by signal %s: %s", interrupts.signal, event["message"])
+    if store is not None:
+        runs.settle(store, config.run_id, event, config)
+    emit(event["event"], **{k: v for k, v in event.items() if k != "event"})
+    return EXIT_CANCELLED if cancelled else EXIT_FAILED
+
+
+def _failed(config: RunConfig, store: Any, exc: BaseException) -> int:
+    from tuitune.training import runs
+
+    log.error("training failed on rank %d:\n%s", ranks.rank(), traceback.format_exc())
+    message = f"{exc.__class__.__name__}: {exc}".strip().splitlines()[0][:400]
+    if not is_main_process():
+        ranks.record_failure(config.folder, message)
+    # Another rank's failure is usually why this one failed too (a collective lost its peer): report the first.
+    cause = ranks.failure_summary(config.folder, besides=ranks.rank())
+    event = {"event": "error", "message": cause or message, "suggestion": _suggestion(exc)}
+    if store is not None:
+        runs.settle(store, config.run_id, event, config)
+    emit("error", message=event["message"], suggestion=event["suggestion"])
+    return EXIT_FAILED
 
 
 def _log_to(path: Path) -> None:
     handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    where = f" rank {ranks.rank()}" if ranks.world_size() > 1 else ""
+    handler.setFormatter(logging.Formatter(f"%(asctime)s{where} %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.INFO)
