@@ -54,3 +54,10 @@ $(VLLM_STAMP):
 
 test-vllm: setup vllm
 	HF_HUB_OFFLINE=1 TUITUNE_VLLM_PYTHON=$(VLLM_VENV)/bin/python $(BIN)/python -m pytest -q -m vllm tests/vllm
+
+.PHONY: test-multiprocess bench-gpu-dry
+test-multiprocess: setup
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q tests/training/test_multiprocess.py
+
+bench-gpu-dry: setup
+	bench/gpu.sh --shape tiny "" bench-out/gpu-tiny
