@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tuitune.private import private_open, private_write_text
 from tuitune.config import Settings, load_settings
 
 CONFIG_FILE = "run.json"
@@ -50,7 +51,7 @@ class RunConfig:
 
     def save(self) -> Path:
         path = self.folder / CONFIG_FILE
-        path.write_text(json.dumps(dataclasses.asdict(self), indent=2, ensure_ascii=False), encoding="utf-8")
+        private_write_text(path, json.dumps(dataclasses.asdict(self), indent=2, ensure_ascii=False))
         return path
 
     @classmethod
@@ -70,7 +71,7 @@ def flat_settings(settings: Settings) -> dict[str, Any]:
 
 def write_rows(run_dir: Path, rows: list[dict[str, Any]]) -> Path:
     path = run_dir / ROWS_FILE
-    with path.open("w", encoding="utf-8") as handle:
+    with private_open(path, "w", encoding="utf-8") as handle:
         for row in rows:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     return path

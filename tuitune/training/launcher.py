@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+from tuitune.private import private_mkdir, private_open, private_write_text
 from tuitune.config import Settings, load_settings
 from tuitune.store import Store
 from tuitune.training import data, ranks
@@ -257,7 +258,7 @@ def start_run(
         base_model = base_model or name
     parent = store.adapter(parent_adapter) if parent_adapter else None
     params = {key: value for key, value in flat_settings(settings).items() if key.startswith(("train.", "lora."))}
-    settings.runs_dir.mkdir(parents=True, exist_ok=True)
+    private_mkdir(settings.runs_dir)
     with store.transaction():
         reap_dead_runs(store)
         _refuse_if_busy(store)
@@ -268,7 +269,7 @@ def start_run(
         store.update_run(run_id, pid=os.getpid())  # ours until the trainer's is known: alive, so not reaped
     remove_stale_saves(store, settings.adapters_dir)
     run_dir = settings.runs_dir / f"run-{run_id:04d}"
-    run_dir.mkdir(parents=True, exist_ok=True)
+    private_mkdir(run_dir)
     config = RunConfig(
         run_id=run_id, run_dir=str(run_dir), method=plan.method, reason=plan.reason,
         adapter_name=f"{plan.method}-run{run_id}-{time.strftime('%Y%m%d-%H%M%S')}",
@@ -279,7 +280,7 @@ def start_run(
     try:
         config.save()
         write_rows(run_dir, plan.rows)
-        (run_dir / "holdout.json").write_text(json.dumps(plan.holdout, ensure_ascii=False), encoding="utf-8")
+        private_write_text(run_dir / "holdout.json", json.dumps(plan.holdout, ensure_ascii=False))
         store.update_run(run_id, run_dir=str(run_dir), log_path=str(run_dir / LOG_FILE))
         process = _spawn(trainer_command(settings, run_dir), run_dir, env)
     except BaseException as exc:
@@ -300,7 +301,7 @@ def _spawn(argv: list[str], run_dir: Path, env: Mapping[str, str] | None) -> sub
     child_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
     root = str(Path(__file__).resolve().parents[2])  # so a source checkout trains without being installed
     child_env["PYTHONPATH"] = os.pathsep.join(p for p in (root, child_env.get("PYTHONPATH", "")) if p)
-    with (run_dir / EVENTS_FILE).open("ab") as out, (run_dir / LOG_FILE).open("ab") as err:
+    with private_open(run_dir / EVENTS_FILE, "ab") as out, private_open(run_dir / LOG_FILE, "ab") as err:
         process = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=str(run_dir), env=child_env,
             start_new_session=True,  # survives the TUI quitting and the SSH session dropping

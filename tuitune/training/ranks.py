@@ -11,6 +11,8 @@ import os
 import re
 from pathlib import Path
 
+from tuitune.private import private_write_text
+
 CANCEL_FILE = "cancel"
 _ERROR = re.compile(r"rank-(\d+)\.error$")
 
@@ -38,7 +40,7 @@ def cancel_requested(run_dir: str | Path) -> bool:
 def record_failure(run_dir: str | Path, message: str) -> None:
     """This rank's reason, in one line, for rank 0 (or the parent) to report."""
     try:
-        Path(run_dir, f"rank-{rank()}.error").write_text(message + "\n", encoding="utf-8")
+        private_write_text(Path(run_dir, f"rank-{rank()}.error"), message + "\n")
     except OSError:
         pass  # a full disk must not hide the original error
 

@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from tuitune.private import make_private, private_mkdir, private_write_text
 from tuitune.training import ranks
 from tuitune.training.config import FAIL_AT_STEP_ENV, FAIL_RANK_ENV, LOG_FILE, RunConfig, read_rows
 from tuitune.training.ranks import is_main_process
@@ -197,7 +198,7 @@ def _never_repack(model: Any) -> None:
 def _trainer_args(config: RunConfig, settings: Any, on_gpu: bool) -> dict[str, Any]:
     t = settings.train
     return dict(
-        output_dir=str(config.folder / "checkpoints"),
+        output_dir=str(private_mkdir(config.folder / "checkpoints")),  # trl would make it with the umask's mode
         num_train_epochs=t.epochs,
         max_steps=t.max_steps,
         learning_rate=t.lr,
@@ -324,7 +325,7 @@ def _full_state_dict(trainer: Any) -> dict[str, Any] | None:
 def _save(config: RunConfig, settings: Any, model: Any, source_name: str, fingerprint: str,
           metrics: dict[str, Any], state_dict: dict[str, Any] | None = None) -> Path:
     """Write into a hidden temporary folder, then rename: the adapter folder exists only when complete."""
-    settings.adapters_dir.mkdir(parents=True, exist_ok=True)
+    private_mkdir(settings.adapters_dir)
     target = settings.adapters_dir / config.adapter_name
     if target.exists():
         raise FileExistsError(f"{target} exists already")
@@ -344,7 +345,8 @@ def _save(config: RunConfig, settings: Any, model: Any, source_name: str, finger
             "reason": config.reason,
             "training": {k: v for k, v in config.settings.items() if k.startswith(("train.", "lora.", "model."))},
         }
-        (tmp / "tuitune.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
+        private_write_text(tmp / "tuitune.json", json.dumps(meta, indent=2, ensure_ascii=False))
+        make_private(tmp)
         os.rename(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
