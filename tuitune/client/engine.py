@@ -89,6 +89,10 @@ class EngineClient:
             self.progress = progress
         self._ensure_server()
         status = self._json("GET", "/tuitune/status") if self._is_tuitune() else {}
+        serving = lifecycle.read_info(self.paths).get("model") if self.spawns else None
+        if serving is not None and serving != self.settings.model.spec:
+            raise EngineError(f"this home's engine server serves {serving}, not {self.settings.model.spec}; "
+                              f"`tuitune serve --stop` ends it")
         cards = self._models()
         base = next((card for card in cards if not card.get("parent")), cards[0] if cards else {})
         self.info = EngineInfo(
@@ -99,10 +103,6 @@ class EngineClient:
             backend=self.settings.engine.backend, address=self.address, pid=status.get("pid"),
         )
         self.template_fingerprint = status.get("template_fingerprint") or ""
-        if self.spawns and status.get("model") and not _same_model(self.settings.model.spec, lifecycle.read_info(
-                self.paths).get("model")):
-            raise EngineError(f"this home's engine server serves {lifecycle.read_info(self.paths).get('model')}, "
-                              f"not {self.settings.model.spec}; `tuitune serve --stop` ends it")
         return self.info
 
     def _is_tuitune(self) -> bool:
@@ -383,6 +383,3 @@ def _reason(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0][:160] if text else exc.__class__.__name__
 
-
-def _same_model(wanted: str, serving: str | None) -> bool:
-    return serving is None or wanted == serving
