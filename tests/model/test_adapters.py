@@ -14,7 +14,7 @@ def _logits(engine):
     import torch
 
     ids = torch.tensor([engine.tokenizer.apply_chat_template(PROMPT, add_generation_prompt=True, return_dict=False)])
-    with torch.inference_mode(), engine._adapter_context():
+    with torch.inference_mode(), engine._adapter_context(engine.active_adapter):
         return engine.model(input_ids=ids).logits[0, -1].float().clone()
 
 
