@@ -271,12 +271,11 @@ class EngineClient:
 
     def _chat_body(self, messages: list[dict[str, str]], name: str | None, max_new_tokens: int | None) -> dict:
         gen = self.settings.generation
-        body: dict[str, Any] = {
+        return {
             "model": name or self.info.name, "messages": messages, "stream": True,
             "stream_options": {"include_usage": True}, "max_tokens": max_new_tokens or gen.max_new_tokens,
             "temperature": gen.temperature, "top_p": gen.top_p, "repetition_penalty": gen.repetition_penalty,
         }
-        return body
 
     def _open_stream(self, body: dict[str, Any]) -> httpx.Response:
         for attempt in (1, 2, 3):

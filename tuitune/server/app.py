@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import threading
 from typing import Any, AsyncIterator
 
@@ -154,10 +153,9 @@ async def _events(queue: asyncio.Queue, cancel: threading.Event, host: EngineHos
                   include_usage: bool) -> AsyncIterator[str]:
     cid = protocol.completion_id()
     try:
-        first = json.loads(protocol.chunk(cid, name, {"role": "assistant", "content": ""})[6:])
-        first["tuitune"] = {"prompt_tokens": generation.stats.prompt_tokens,
-                            "dropped_turns": generation.stats.dropped_turns}
-        yield protocol.sse(first)
+        stats = generation.stats
+        yield protocol.chunk(cid, name, {"role": "assistant", "content": ""}, extra={"tuitune": {
+            "prompt_tokens": stats.prompt_tokens, "dropped_turns": stats.dropped_turns}})
         while True:
             kind, value = await queue.get()
             if kind == "piece":

@@ -149,14 +149,15 @@ def usage(stats: Any) -> dict[str, Any]:
 
 
 def chunk(cid: str, model: str, delta: dict[str, Any] | None, finish: str | None = None,
-          usage_body: dict[str, Any] | None = None) -> str:
+          usage_body: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> str:
+    """One SSE event of a streamed completion; `extra` adds top-level fields other clients ignore."""
     body: dict[str, Any] = {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
     body["choices"] = [] if delta is None else [
         {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
     ]
     if usage_body is not None:
         body["usage"] = usage_body
-    return sse(body)
+    return sse({**body, **(extra or {})})
 
 
 def sse(body: Any) -> str:

@@ -265,15 +265,8 @@ class StoreBase:
                 yield
                 return
             retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"), self.path, self._on_busy, self._busy_wait_s)
-            try:
+            with self._committing(conn):
                 yield
-                conn.execute("COMMIT")
-            except BaseException as exc:
-                _rollback(conn)
-                error = translated(exc, self.path)
-                if error is exc:
-                    raise
-                raise error from exc
 
     def _write_now(self, action: Callable[[], None]) -> bool:
         """Run `action` in a write transaction if the write lock is free this instant; False (nothing written)
@@ -294,18 +287,24 @@ class StoreBase:
                 raise translated(exc, self.path) from exc
             finally:
                 conn.execute(f"PRAGMA busy_timeout = {int(BUSY_STEP_S * 1000)}")
-            try:
+            with self._committing(conn):
                 action()
-                conn.execute("COMMIT")
-            except BaseException as exc:
-                _rollback(conn)
-                error = translated(exc, self.path)
-                if error is exc:
-                    raise
-                raise error from exc
             return True
         finally:
             self._lock.release()
+
+    @contextmanager
+    def _committing(self, conn: sqlite3.Connection) -> Iterator[None]:
+        """Commit what the block wrote, or roll it back and raise the store's own error for what went wrong."""
+        try:
+            yield
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            _rollback(conn)
+            error = translated(exc, self.path)
+            if error is exc:
+                raise
+            raise error from exc
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         with self._lock:
