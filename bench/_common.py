@@ -8,6 +8,7 @@ import os
 import platform
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -45,8 +46,8 @@ def server_client(args, engine):
     from tuitune.client import EngineClient
 
     settings = bench_settings(args, tempfile.mkdtemp(prefix="tuitune-bench-server-"))
-    settings.model.cache_dir = str(Path(engine.info.path).parent)
-    settings.generation = engine.settings.generation
+    settings = replace(settings.with_overrides({"model.cache_dir": str(Path(engine.info.path).parent)}),
+                       generation=engine.settings.generation)
     client = EngineClient(settings)
     client.load()
     return client

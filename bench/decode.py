@@ -54,7 +54,7 @@ def main() -> None:
     import torch
 
     engine = make_engine(args)
-    engine.settings.generation.temperature = 0.0
+    engine.settings = engine.settings.with_overrides({"generation.temperature": 0.0})
     prompt = padded_prompt(engine, args.prompt_tokens)
     ids = torch.tensor([engine.tokenizer.apply_chat_template(prompt, add_generation_prompt=True, return_dict=False)],
                        device=engine.model.device)

@@ -46,7 +46,7 @@ def bare_trl(run_dir: str) -> None:
     from tuitune.training.config import RunConfig, read_rows
 
     config = RunConfig.read(run_dir)
-    s = config.load_settings()
+    s = config.run_settings()
     source = resolve(s.model.spec, s.cache_dir)
     tokenizer = load_tokenizer(source)
     choose_template(tokenizer, s.model.template, s.prompts_dir)
@@ -217,7 +217,7 @@ def suite(args) -> None:
         Path(args.suite).write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
 
     def decode(engine, label: str) -> None:
-        engine.settings.generation.temperature = 0.0
+        engine.settings = engine.settings.with_overrides({"generation.temperature": 0.0})
         prompt = padded_prompt(engine, args.prompt_tokens)
         from tuitune.model.templates import render_ids
 
@@ -285,7 +285,7 @@ def suite(args) -> None:
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
-    settings.model.quant = "none"
+    settings = settings.with_overrides({"model.quant": "none"})
     engine, load_s = load_engine(settings)
     figures["bf16_load_s"] = round(load_s, 2)
     decode(engine, "bf16")

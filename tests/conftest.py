@@ -4,6 +4,7 @@ served once per session by the real engine server (in a thread of the test proce
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,18 @@ def store(settings):
     store.close()
 
 
+@pytest.fixture
+def services_for(settings, store):
+    """`services_for(engine, with_settings=None)`: what the app and the CLI work with (`open_services`) over this
+    test's store, the given engine client, and this test's settings unless others are given."""
+    from tuitune.services import open_services
+
+    def build(engine, with_settings=None):
+        return open_services(with_settings or settings, store=store, engine=engine)
+
+    return build
+
+
 @pytest.fixture(scope="session")
 def engine(model_cache):
     """The real embedded model in nf4, shared; tests that load adapters must unload them again."""
@@ -59,17 +72,22 @@ def engine(model_cache):
     return engine
 
 
+def default_generation(engine) -> None:
+    """Give the shared engine back its default generation settings (a test may have given it others)."""
+    from tuitune.config import GenerationSettings
+
+    engine.settings = replace(engine.settings, generation=GenerationSettings())
+
+
 @pytest.fixture
 def clean_engine(engine):
     """The shared engine, with default generation settings and no adapters afterwards."""
-    from tuitune.config import GenerationSettings
-
-    engine.settings.generation = GenerationSettings()
+    default_generation(engine)
     yield engine
     for name in list(engine.loaded_adapters):
         engine.unload_adapter(name)
     engine.activate(None)
-    engine.settings.generation = GenerationSettings()
+    default_generation(engine)
 
 
 @pytest.fixture(scope="session")
@@ -92,9 +110,8 @@ def engine_server(threaded_server) -> str:
 def engine_client(engine, engine_server, settings):
     """An EngineClient of the session's server with this test's settings; the server drops every adapter after."""
     from tuitune.client import EngineClient
-    from tuitune.config import GenerationSettings
 
-    engine.settings.generation = GenerationSettings()
+    default_generation(engine)
     client = EngineClient(settings, url=engine_server)
     client.load()
     yield client
@@ -105,3 +122,22 @@ def engine_client(engine, engine_server, settings):
 
 
 from adapter_fixtures import make_adapter  # noqa: E402,F401  (a session fixture shared by model and CLI tests)
+
+
+@pytest.fixture
+def tiny_eval_sets(home):
+    """Two behaviour prompts (one rule any answer meets, one the base never does) and two check questions, in the
+    home, where they replace the shipped sets: measuring after a run takes seconds."""
+    import json
+
+    from tuitune.data import evalsets
+
+    folder = evalsets.eval_dir(home)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "behaviour.jsonl").write_text(
+        json.dumps({"prompt": "Name a colour.", "first_line": "."}) + "\n"
+        + json.dumps({"prompt": "Name a fruit.", "first_line": "^ZZZ-never"}) + "\n", encoding="utf-8")
+    (folder / "checks.jsonl").write_text(
+        json.dumps({"question": "What is the capital of France?", "answers": ["Paris"]}) + "\n"
+        + json.dumps({"question": "What is the capital of Japan?", "answers": ["Tokyo"]}) + "\n", encoding="utf-8")
+    return evalsets.load(home)

@@ -17,8 +17,10 @@ def _modules_after(code: str, env: dict | None = None) -> set[str]:
     return set(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
+# tuitune.exchange resolves its names on first use: its modules are named so that importing really loads them.
 @pytest.mark.parametrize("core", ["tuitune.store", "tuitune.model", "tuitune.chat", "tuitune.training",
-                                  "tuitune.exchange", "tuitune.config"])
+                                  "tuitune.exchange.exporter, tuitune.exchange.importer", "tuitune.config",
+                                  "tuitune.services"])
 def test_core_never_imports_textual(core):
     loaded = _modules_after(f"import {core}")
     assert not any(name == "textual" or name.startswith("textual.") for name in loaded)
@@ -26,7 +28,7 @@ def test_core_never_imports_textual(core):
 
 @pytest.mark.parametrize("part", ["tuitune.config", "tuitune.store", "tuitune.model", "tuitune.chat", "tuitune.cli",
                                   "tuitune.client", "tuitune.server.lifecycle", "tuitune.server.app",
-                                  "tuitune.tui.app"])
+                                  "tuitune.services", "tuitune.tui.app"])
 def test_importing_a_part_does_not_import_torch(part):
     assert "torch" not in _modules_after(f"import {part}")
 
@@ -39,7 +41,7 @@ def test_the_app_and_every_client_verb_reach_the_model_without_torch(tmp_path):
             "from tuitune.cli import chat, adapters, serve, training, exchange\n"
             "import tuitune.chat.ab, tuitune.tui.training.panel\n"
             f"app = make_app(load_settings({str(tmp_path / 'home')!r}))\n"
-            "assert type(app.engine).__name__ == 'EngineClient'")
+            "assert type(app.services.engine).__name__ == 'EngineClient'")
     loaded = _modules_after(code)
     assert not {"torch", "transformers", "peft", "tuitune.model.engine"} & loaded
 
@@ -57,3 +59,78 @@ def test_nothing_touches_the_disk_at_import(tmp_path):
     _modules_after("import tuitune.cli, tuitune.store, tuitune.model, tuitune.chat, tuitune.config",
                    {"TUITUNE_HOME": str(home)})
     assert not home.exists()
+
+
+@pytest.mark.parametrize("before", ["", "import pandas"])
+def test_importing_the_store_leaves_pandas_as_it_was(before):
+    """The store hides pandas from sqlite-utils' first import only: whoever imports pandas gets it, before or after."""
+    code = (f"import sys\n{before}\n"
+            "held = sys.modules.get('pandas', 'absent')\n"
+            "import tuitune.store, sqlite_utils.db\n"
+            "assert sys.modules.get('pandas', 'absent') is held, sys.modules.get('pandas')\n"
+            "assert 'numpy' not in sys.modules or sys.modules['numpy'] is not None  # never left blanked\n"
+            "assert (sqlite_utils.db.pd is None) == (held == 'absent')  # pandas was only hidden if not loaded\n"
+            "import pandas\n"
+            "assert pandas.DataFrame({'a': [1]}).shape == (1, 1)\n"
+            "print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_loading_a_model_leaves_the_warning_filters_as_they_were(monkeypatch, tmp_path):
+    """The libraries' advisory warnings are ignored while the model loads, not in the whole process afterwards."""
+    import warnings
+
+    import transformers.utils.logging  # noqa: F401  (its first import adds filters of its own; tuitune's are checked)
+
+    from tuitune.config import ModelSettings
+    from tuitune.model import loader
+    from tuitune.model.source import ModelSource
+
+    class Model:
+        config = type("Config", (), {"max_position_embeddings": 2048})()
+
+        def eval(self):
+            return self
+
+        def get_memory_footprint(self):
+            return 1
+
+    def chatty(result):
+        def load(*args, **kwargs):
+            warnings.warn("advice from a library", FutureWarning, stacklevel=2)
+            warnings.warn("more advice", UserWarning, stacklevel=2)
+            return result
+
+        return load
+
+    monkeypatch.setattr(loader, "resolve", chatty(ModelSource("fake", str(tmp_path), True)))
+    monkeypatch.setattr(loader, "pick_device", lambda requested: "cpu")
+    monkeypatch.setattr(loader, "load_tokenizer", chatty(object()))
+    monkeypatch.setattr(loader, "load_base", chatty(Model()))
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        before = list(warnings.filters)
+        loader.load(ModelSettings(), tmp_path)
+        assert warnings.filters == before
+        assert shown == []  # quiet while loading
+        warnings.warn("the app's own warning", UserWarning, stacklevel=1)
+    assert [str(w.message) for w in shown] == ["the app's own warning"]  # and not after
+
+
+def test_the_trainers_warning_filters_name_the_libraries_only():
+    import warnings
+
+    import transformers.utils.logging  # noqa: F401  (as above)
+
+    from tuitune.model.quiet import ignore_library_warnings, quiet_libraries
+
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        before = list(warnings.filters)
+        quiet_libraries()
+        assert warnings.filters == before  # loggers and progress bars only
+        ignore_library_warnings()
+        for module in ("transformers.trainer", "trl", "tuitune.training.trainer", "transformers_fork"):
+            warnings.warn_explicit("advice", UserWarning, "x.py", 1, module=module)
+    assert len(shown) == 2  # tuitune's own and the look-alike still show

@@ -62,27 +62,28 @@ def test_chat_judge_quit_in_a_real_terminal(tmux, tmp_path, model_cache):
 
     tmux.wait_for("Ask something", timeout=20)  # the window paints long before the model is in
     tmux.wait_for("4bit cpu", timeout=300)  # the first run converts the embedded GGUF
-    tmux("send-keys", "-t", "app", "-l", "What is the capital of France?")
-    tmux.wait_for("capital of France?", timeout=10)
+    tmux("send-keys", "-t", "app", "-l", "What is the capital of Peru?")
+    tmux.wait_for("capital of Peru?", timeout=10)
     tmux("send-keys", "-t", "app", "Enter")
     tmux.wait_for("tok/s", timeout=120)
     tmux("send-keys", "-t", "app", "F2")
-    screen = tmux.wait_for("▲ good", timeout=10)
-    assert "▲1" in screen
+    screen = tmux.wait_for("▲1", timeout=10)  # the status bar counts what training will use (not a check question)
+    assert "▲ good" in screen
     tmux("send-keys", "-t", "app", "C-q")
     exited = tmux.wait_for("EXITED 0", timeout=15)
     assert "keeps the model loaded" in exited  # quitting says, in one line, that the engine server stays
     assert tmux("display-message", "-p", "-t", "app", "#{pane_title}") == title
 
+    from tuitune.data.rows import judgement_counts
     from tuitune.store import Store
 
     with Store.open(home / "tuitune.db") as store:
         (conversation,) = store.conversations()
         user, answer = store.branch(conversation.id)
-        assert user.content == "What is the capital of France?"
+        assert user.content == "What is the capital of Peru?"
         assert answer.role == "assistant" and answer.status == "complete" and answer.content.strip()
         assert answer.judgement == "good"
-        assert store.judgement_counts()["good"] == 1
+        assert judgement_counts(store)["good"] == 1
     from tuitune.server import lifecycle
 
     paths = lifecycle.EnginePaths(home)

@@ -3,6 +3,9 @@
 Loading settings reads config.toml and, when the home exists, takes from the group and others any access to what is
 in it (saying so); folders and files are created by whoever writes there, through `tuitune.private`.
 A config.toml that someone else owns or can write is refused: it decides which commands tuitune runs.
+
+Settings are frozen: a changed copy comes from `with_overrides`, checked as loading checks it, and `to_dict` /
+`Settings.from_dict` carry them whole to another process (a trainer), which then reads nothing else.
 """
 
 from __future__ import annotations
@@ -12,10 +15,12 @@ import os
 import stat
 import sys
 import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
+from tuitune.errors import TuituneError
 from tuitune.private import make_private, trusted_file_problem
 from tuitune.textsafe import one_line
 
@@ -26,15 +31,17 @@ else:  # pragma: no cover
 
 QUANTS = ("4bit", "8bit", "none")
 BACKENDS = ("local", "vllm")
-METHODS = ("auto", "sft", "dpo", "kto")
-TARGET_PRESETS = {
+TRAIN_METHODS = ("sft", "dpo", "kto")  # trl's trainers; each has its rows (tuitune.data.rows) and export format
+METHODS = ("auto", *TRAIN_METHODS)  # what train.method and --method accept
+EMBEDDED = "embedded"  # the spec of the small model shipped as a package (tuitune.model.source)
+TARGET_PRESETS: dict[str, list[str] | str] = {
     "attention": ["q_proj", "k_proj", "v_proj", "o_proj"],
     "all-linear": "all-linear",
 }
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 
 
-class SettingsError(ValueError):
+class SettingsError(TuituneError, ValueError):
     """A setting has a value tuitune cannot use; the message says which and why."""
 
 
@@ -44,9 +51,9 @@ def _help(text: str, default: Any) -> Any:
     return field(default=default, metadata={"help": text})
 
 
-@dataclass
+@dataclass(frozen=True)
 class ModelSettings:
-    spec: str = _help("'embedded', a local Hugging Face folder, a .gguf file, or a hub id", "embedded")
+    spec: str = _help(f"'{EMBEDDED}', a local Hugging Face folder, a .gguf file, or a hub id", EMBEDDED)
     quant: str = _help("4bit (nf4 + double quantization, bf16 compute), 8bit or none", "4bit")
     device: str = _help("auto, cpu or cuda", "auto")
     template: str = _help("chat template: '' uses the tokenizer's; else a name in prompts/templates", "")
@@ -59,7 +66,7 @@ class ModelSettings:
             raise SettingsError(f"model.device must be auto, cpu or cuda, not {self.device!r}")
 
 
-@dataclass
+@dataclass(frozen=True)
 class GenerationSettings:
     max_new_tokens: int = _help("new-token budget per answer", 256)
     temperature: float = _help("0 means greedy decoding", 0.0)
@@ -75,7 +82,7 @@ class GenerationSettings:
             raise SettingsError("generation.temperature must be >= 0")
 
 
-@dataclass
+@dataclass(frozen=True)
 class LoraSettings:
     r: int = _help("LoRA rank", 16)
     alpha: int = _help("LoRA alpha", 32)
@@ -88,30 +95,67 @@ class LoraSettings:
         return [name.strip() for name in self.targets.split(",") if name.strip()]
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainSettings:
     method: str = _help("auto, sft, dpo or kto", "auto")
     epochs: float = _help("passes over the data", 2.0)
     max_steps: int = _help("stop after this many steps; -1 means epochs decide", -1)
+    min_steps: int = _help("at least this many steps: a small set gets more passes than train.epochs", 32)
     lr: float = _help("learning rate (1e-3 measured to work on 40 examples; 2e-4 did not move)", 1e-3)
     batch_size: int = _help("examples per step (2 beat 4 on 40 examples: more updates for the same compute)", 2)
     grad_accum: int = _help("gradient accumulation steps", 1)
     max_length: int = _help("tokens per example, longer ones are cut from the left of the prompt", 512)
     beta: float = _help("DPO/KTO beta", 0.1)
+    dpo_loss: str = _help("DPO's losses as trl loss_type:weight, comma-separated", "sigmoid:1,sft:1")
+    kto_loss: str = _help("KTO's trl loss_type (kto or apo_zero_unpaired), then an optional sft:weight", "kto,sft:1")
     min_pairs: int = _help("auto picks DPO from this many pairs (16 pairs did not move the behaviour)", 32)
     min_per_label: int = _help("auto picks KTO when both labels have this many", 32)
     seed: int = _help("random seed", 0)
     launcher: str = _help("prefix for multi-GPU runs, e.g. 'accelerate launch --multi_gpu --num_processes 8'", "")
     holdout: int = _help("judged prompts kept out of training for the before/after check", 3)
+    measure: bool = _help("after training, score held-out behaviour prompts and check questions, base vs adapter", True)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise SettingsError(f"train.method must be one of {', '.join(METHODS)}, not {self.method!r}")
         if self.lr <= 0:
             raise SettingsError("train.lr must be > 0")
+        try:
+            self.dpo_losses()
+        except ValueError:
+            raise SettingsError(f"train.dpo_loss must look like 'sigmoid:1,sft:1', not {self.dpo_loss!r}") from None
+        try:
+            self.kto_losses()
+        except ValueError:
+            raise SettingsError(
+                f"train.kto_loss must be kto or apo_zero_unpaired, optionally with sft:weight, not {self.kto_loss!r}"
+            ) from None
+
+    def kto_losses(self) -> tuple[str, float]:
+        """train.kto_loss as (trl loss_type, the weight of the SFT term on good answers; 0 for none)."""
+        found = dict(_losses(self.kto_loss))
+        kind = [name for name in found if name != "sft"]
+        if len(kind) != 1 or kind[0] not in ("kto", "apo_zero_unpaired") or found[kind[0]] != 1.0:
+            raise ValueError(self.kto_loss)
+        return kind[0], found.get("sft", 0.0)
+
+    def dpo_losses(self) -> list[tuple[str, float]]:
+        """train.dpo_loss as (trl loss_type, weight) pairs."""
+        return _losses(self.dpo_loss)
 
 
-@dataclass
+def _losses(text: str) -> list[tuple[str, float]]:
+    """'sigmoid:1,sft:0.5' as [("sigmoid", 1.0), ("sft", 0.5)]; a missing weight is 1."""
+    pairs = []
+    for item in text.split(","):
+        name, _, weight = item.strip().partition(":")
+        pairs.append((name.strip(), float(weight or 1.0)))
+    if not all(name for name, _ in pairs) or len({name for name, _ in pairs}) != len(pairs):
+        raise ValueError(text)
+    return pairs
+
+
+@dataclass(frozen=True)
 class EngineSettings:
     backend: str = _help("local (tuitune's own engine server) or vllm (a vLLM OpenAI server)", "local")
     url: str = _help("attach to this server; '' means the home's own server on its Unix socket", "")
@@ -128,7 +172,7 @@ class EngineSettings:
             raise SettingsError("engine.idle_timeout_s must be >= 0")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Settings:
     home: Path
     engine: EngineSettings = field(default_factory=EngineSettings)
@@ -157,14 +201,46 @@ class Settings:
     def prompts_dir(self) -> Path:
         return PROMPTS_DIR
 
+    def with_overrides(self, values: Mapping[str, Any]) -> Settings:
+        """A copy with `values` as dotted keys ({"train.max_steps": 4}), None values ignored, coerced and checked
+        as `load_settings` does (SettingsError names an unknown key or a bad value); this one is unchanged."""
+        changes: dict[str, dict[str, Any]] = {}
+        for key, value in values.items():
+            if value is None:
+                continue
+            section, _, name = key.partition(".")
+            cls = SECTIONS.get(section)
+            if cls is None or name not in {f.name for f in dataclasses.fields(cls)}:
+                raise SettingsError(f"unknown setting {key!r}")
+            changes.setdefault(section, {})[name] = _coerce(cls, name, value)
+        # Each section is built once with all its changes, so a check across fields sees the final combination.
+        return dataclasses.replace(
+            self, **{section: dataclasses.replace(getattr(self, section), **vals) for section, vals in changes.items()}
+        )
+
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["home"] = str(self.home)
-        return data
+        """Every setting as a dotted key, and "home" as text: plain JSON that `Settings.from_dict` takes back equal."""
+        flat: dict[str, Any] = {"home": str(self.home)}
+        for section in SECTIONS:
+            values = dataclasses.asdict(getattr(self, section))
+            flat.update({f"{section}.{name}": value for name, value in values.items()})
+        return flat
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Settings:
+        """The settings `to_dict` gave, from those values alone: no config.toml, no environment, no defaults but
+        for a key the dict lacks. Checked as `with_overrides` checks."""
+        home = data.get("home")
+        if not home:
+            raise SettingsError("these settings name no home")
+        return cls(home=Path(home)).with_overrides({key: value for key, value in data.items() if key != "home"})
 
 
 SECTIONS = {
-    "model": ModelSettings, "generation": GenerationSettings, "lora": LoraSettings, "train": TrainSettings,
+    "model": ModelSettings,
+    "generation": GenerationSettings,
+    "lora": LoraSettings,
+    "train": TrainSettings,
     "engine": EngineSettings,
 }
 # Short environment names for the settings people change most.
@@ -270,14 +346,7 @@ def load_settings(
     secure_home(home_path, note)
     layered.update(_env_values(environ))
     layered.update({key: value for key, value in (overrides or {}).items() if value is not None})
-    per_section: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
-    for key, value in layered.items():
-        section, _, name = key.partition(".")
-        cls = SECTIONS.get(section)
-        if cls is None or name not in {f.name for f in dataclasses.fields(cls)}:
-            raise SettingsError(f"unknown setting {key!r}")
-        per_section[section][name] = _coerce(cls, name, value)
-    return Settings(home=home_path, **{name: SECTIONS[name](**vals) for name, vals in per_section.items()})
+    return Settings(home=home_path).with_overrides(layered)
 
 
 def secure_home(home: Path, note: Callable[[str], None] | None = None) -> int:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
+
+# The name that stands for "no adapter": shown for answers the base model wrote, and accepted wherever an adapter is
+# named (the CLI's --adapter and `adapters use`, a request's `model`, the curate filter, an A/B contender).
+BASE = "base"
 
 
 @dataclass

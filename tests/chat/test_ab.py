@@ -10,15 +10,15 @@ import threading
 import pytest
 
 from tuitune.chat import ABTest, Chat, ChatError
-from tuitune.training import data
+from tuitune.data import rows as data
 
 
 @pytest.fixture
-def ab_chat(settings, store, clean_engine, make_adapter):
-    clean_engine.settings.generation.max_new_tokens = 3
+def ab_chat(store, clean_engine, make_adapter, services_for):
+    clean_engine.settings = clean_engine.settings.with_overrides({"generation.max_new_tokens": 3})
     for name, seed in (("ab-x", 1), ("ab-y", 2)):
         store.add_adapter(name, str(make_adapter(name, seed)), clean_engine.info.name)
-    return Chat(settings, store, clean_engine)
+    return services_for(clean_engine).chat
 
 
 def _turn(chat: Chat, text: str = "Name a colour.") -> tuple[int, int]:

@@ -5,20 +5,20 @@ from __future__ import annotations
 
 import threading
 
-from tuitune.chat import Chat
 from tuitune.client import EngineClient
 
 
 def test_two_clients_with_different_adapters_at_once_each_record_their_own(settings, store, engine_client,
-                                                                          engine_server, make_adapter):
-    settings.generation.max_new_tokens = 6
+                                                                          engine_server, make_adapter, services_for):
+    settings = settings.with_overrides({"generation.max_new_tokens": 6})
+    engine_client.settings = settings
     folder = make_adapter("rec", 5)
     store.add_adapter("rec", str(folder), engine_client.info.name)
     other = EngineClient(settings, url=engine_server)
     other.load()
     engine_client.load_adapter("rec", str(folder))  # this client answers with rec from now on
     assert other.active_adapter is None  # ...and the other one still with the base: no global switch
-    chats = {"rec": Chat(settings, store, engine_client), "base": Chat(settings, store, other)}
+    chats = {"rec": services_for(engine_client, settings).chat, "base": services_for(other, settings).chat}
     ids: dict[str, int] = {}
 
     def answer(key: str) -> None:

@@ -8,16 +8,15 @@ import time
 
 import pytest
 
-from tuitune.chat import Chat
-from tuitune.chat.adapters import Adapters
 from tuitune.client import AdapterError
 
 from test_hardening_store import LockHolder  # another process holding the store's write lock
 
 
-def test_an_answer_streaming_while_another_process_holds_the_lock_is_saved_whole(settings, store, engine_client):
-    settings.generation.max_new_tokens = 40
-    chat = Chat(settings, store, engine_client)
+def test_an_answer_streaming_while_another_process_holds_the_lock_is_saved_whole(settings, store, engine_client,
+                                                                                 services_for):
+    engine_client.settings = settings.with_overrides({"generation.max_new_tokens": 40})
+    chat = services_for(engine_client).chat
     conversation = chat.new_conversation()
     answer = chat.answer(chat.send(conversation, "Tell me about the sea."))
     holder = LockHolder(settings.db_path)
@@ -37,9 +36,9 @@ def test_an_answer_streaming_while_another_process_holds_the_lock_is_saved_whole
 
 
 def test_an_answer_streaming_into_a_full_disk_keeps_its_text_and_says_it_was_not_saved(settings, store,
-                                                                                        engine_client):
-    settings.generation.max_new_tokens = 24
-    chat = Chat(settings, store, engine_client)
+                                                                                        engine_client, services_for):
+    engine_client.settings = settings.with_overrides({"generation.max_new_tokens": 24})
+    chat = services_for(engine_client).chat
     conversation = chat.new_conversation()
     answer = chat.answer(chat.send(conversation, "Tell me about the sea."))
     pages = store._scalar("PRAGMA page_count")
@@ -59,7 +58,7 @@ def _growing(update):
     return padded
 
 
-def test_adapters_add_refuses_a_link_that_leaves_the_folder(settings, store, tmp_path):
+def test_adapters_add_refuses_a_link_that_leaves_the_folder(settings, store, tmp_path, services_for):
     folder = tmp_path / "evil"
     folder.mkdir()
     secret = tmp_path / "secret.txt"
@@ -67,5 +66,5 @@ def test_adapters_add_refuses_a_link_that_leaves_the_folder(settings, store, tmp
     (folder / "adapter_config.json").symlink_to(secret)
     (folder / "adapter_model.safetensors").write_bytes(b"x")
     with pytest.raises(AdapterError, match="leaves the adapter folder"):
-        Adapters(settings, store, engine=None).add(folder, "evil")
+        services_for(None).adapters.add(folder, "evil")
     assert not (settings.adapters_dir / "evil").exists() and store.adapter("evil") is None

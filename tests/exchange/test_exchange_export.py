@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from tuitune.cli import cli
+from tuitune.data.rows import judgement_counts
 from tuitune.exchange import export, import_files
 from tuitune.store import Store
 
@@ -56,7 +57,7 @@ def test_conversations_round_trip_is_byte_identical(tmp_path: Path, settings, sa
         report = import_files(b, [tmp_path / "a.jsonl"])
         assert report.conversations == 52
         second = export_text(b, settings, tmp_path / "b.jsonl")
-        assert b.judgement_counts() == a_counts(homes[0])
+        assert judgement_counts(b) == a_counts(homes[0])
     assert second == first
     lines = first.splitlines()
     assert len(lines) == 52
@@ -82,7 +83,7 @@ def test_conversations_round_trip_is_byte_identical(tmp_path: Path, settings, sa
 
 def a_counts(home: Path) -> dict[str, int]:
     with Store.open(home / "tuitune.db") as store:
-        return store.judgement_counts()
+        return judgement_counts(store)
 
 
 def test_export_reimported_into_its_own_home_adds_nothing(store: Store, settings, sample: Path, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tuitune.data.rows import judgement_counts
 from tuitune.exchange import ImportFileError, import_files, read_file
 from tuitune.store import Store
 
@@ -37,7 +38,7 @@ def test_sample_data_counts(store: Store) -> None:
     assert report.formats == {str(SAMPLE): "tuitune"}
     assert (report.conversations, report.good, report.bad, report.pairs) == (50, 42, 25, 17)
     assert report.messages == sum(len(t.messages) for t in store.conversation_trees())
-    assert store.judgement_counts() == {"good": 42, "bad": 25, "pairs": 17}
+    assert judgement_counts(store) == {"good": 42, "bad": 25, "pairs": 17}
     sources = {m.source for m in store.judged_messages()}
     assert sources == {"chat", "regenerate", "edit"}
     with_system = [c for c in store.conversations() if c.system_prompt]
@@ -98,7 +99,7 @@ def test_dpo_becomes_good_and_bad_siblings(store: Store, write_jsonl, conversati
     )
     report = import_files(store, [write_jsonl([row])])
     assert (report.good, report.bad, report.pairs) == (1, 1, 1)
-    assert store.judgement_counts() == {"good": 1, "bad": 1, "pairs": 1}
+    assert judgement_counts(store) == {"good": 1, "bad": 1, "pairs": 1}
     [(_, _, messages)] = tree(store)
     assert messages == [
         (None, "user", "What is 2+2?", None),

@@ -39,7 +39,7 @@ def test_greedy_is_deterministic(clean_engine):
 
 
 def test_sampling_follows_settings(clean_engine):
-    clean_engine.settings.generation.temperature = 1.5
+    clean_engine.settings = clean_engine.settings.with_overrides({"generation.temperature": 1.5})
     texts = {clean_engine.generate(QUESTION, max_new_tokens=12).text() for _ in range(3)}
     assert len(texts) > 1
 
@@ -70,7 +70,7 @@ def test_empty_prompt_is_refused(clean_engine):
 
 
 def test_overflow_drops_oldest_turns_but_keeps_system_and_newest(clean_engine):
-    clean_engine.settings.generation.context_window = 160
+    clean_engine.settings = clean_engine.settings.with_overrides({"generation.context_window": 160})
     history = [{"role": "system", "content": "You are terse."}]
     for i in range(6):
         history += [{"role": "user", "content": f"Question {i}: " + "tell me more " * 8},
@@ -93,7 +93,7 @@ def _fitted_ids(engine, messages, budget):
 def test_prompt_too_long_on_its_own_is_a_clear_error(clean_engine):
     from tuitune.model import PromptTooLong
 
-    clean_engine.settings.generation.context_window = 64
+    clean_engine.settings = clean_engine.settings.with_overrides({"generation.context_window": 64})
     with pytest.raises(PromptTooLong, match="at most"):
         clean_engine.generate([{"role": "user", "content": "word " * 200}], max_new_tokens=8)
 

@@ -42,14 +42,11 @@ def tiny_llama2(model_cache) -> Path:
 
 @pytest.fixture
 def llama_settings(settings, tiny_llama2):
-    settings.model.spec = str(tiny_llama2)
-    settings.model.quant = "4bit"
-    settings.model.template = ""  # the tokenizer's own: Meta's Llama-2-chat template
-    settings.train.max_steps = 4
-    settings.train.batch_size = 2
-    settings.train.max_length = 256
-    settings.train.lr = 1e-2
-    return settings
+    return settings.with_overrides({
+        "model.spec": str(tiny_llama2), "model.quant": "4bit",
+        "model.template": "",  # the tokenizer's own: Meta's Llama-2-chat template
+        "train.max_steps": 4, "train.batch_size": 2, "train.max_length": 256, "train.lr": 1e-2,
+    })
 
 
 def test_chat_import_train_swap_answer_on_a_llama2_shaped_model(llama_settings, store):

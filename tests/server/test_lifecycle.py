@@ -69,7 +69,7 @@ def test_kill_9_of_the_server_mid_answer_keeps_the_partial_answer_then_the_next_
     from tuitune.chat import Chat
     from tuitune.client import EngineClient, EngineGone
 
-    settings.generation.max_new_tokens = 600
+    settings = settings.with_overrides({"generation.max_new_tokens": 600})
     client = EngineClient(settings)
     client.load()
     chat = Chat(settings, store, client)
@@ -84,7 +84,7 @@ def test_kill_9_of_the_server_mid_answer_keeps_the_partial_answer_then_the_next_
             pass
     kept = store.message(answer.message_id)
     assert kept.status == "error" and kept.content and kept.content == answer.text
-    settings.generation.max_new_tokens = 6
+    client.settings = settings.with_overrides({"generation.max_new_tokens": 6})
     again = chat.answer(chat.send(conversation, "Say hi"))  # starts a new server and answers
     assert "".join(again) and store.message(again.message_id).status == "complete"
     client.close()

@@ -8,9 +8,9 @@ import sqlite3
 import pytest
 import sqlite_utils
 
+from tuitune.data import rows as data
 from tuitune.store import Store
 from tuitune.store.migrations import MIGRATIONS
-from tuitune.training import data
 
 
 def _answer(store: Store, c: int, prompt: int, text: str, judgement: str | None, **kw) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tuitune.data.rows import judgement_counts
 from tuitune.store import NotFound, Store
 
 
@@ -36,7 +37,7 @@ def test_judge_toggles_and_keeps_history(chat: tuple[Store, int]) -> None:
 
 def test_counts_and_pairs(chat: tuple[Store, int]) -> None:
     store, c = chat
-    assert store.judgement_counts() == {"good": 0, "bad": 0, "pairs": 0}
+    assert judgement_counts(store) == {"good": 0, "bad": 0, "pairs": 0}
     q1 = _question(store, c, "q1")
     g1, b1, b2 = (store.add_message(c, "assistant", t, q1) for t in ("g1", "b1", "b2"))
     q2 = store.add_message(c, "user", "q2", g1)
@@ -46,23 +47,23 @@ def test_counts_and_pairs(chat: tuple[Store, int]) -> None:
         store.judge(mid, value)
     store.judge(q1, "good")  # a judged user message is no training answer
     # q1 has one good and two bad answers: two pairs; q2 and q3 have none
-    assert store.judgement_counts() == {"good": 2, "bad": 3, "pairs": 2}
+    assert judgement_counts(store) == {"good": 2, "bad": 3, "pairs": 2}
 
     store.set_excluded(b2, True)
-    assert store.judgement_counts() == {"good": 2, "bad": 2, "pairs": 1}
+    assert judgement_counts(store) == {"good": 2, "bad": 2, "pairs": 1}
     store.judge(b1, None)
-    assert store.judgement_counts() == {"good": 2, "bad": 1, "pairs": 0}
+    assert judgement_counts(store) == {"good": 2, "bad": 1, "pairs": 0}
     store.judge(b1, "bad")
     store.delete_message(g1)  # takes q2 and g2 with it
-    assert store.judgement_counts() == {"good": 0, "bad": 2, "pairs": 0}
+    assert judgement_counts(store) == {"good": 0, "bad": 2, "pairs": 0}
 
     other = store.new_conversation()
     oq = _question(store, other)
     for t, value in (("og", "good"), ("ob", "bad")):
         store.judge(store.add_message(other, "assistant", t, oq), value)
-    assert store.judgement_counts() == {"good": 1, "bad": 3, "pairs": 1}
+    assert judgement_counts(store) == {"good": 1, "bad": 3, "pairs": 1}
     store.delete_conversation(other)
-    assert store.judgement_counts() == {"good": 0, "bad": 2, "pairs": 0}
+    assert judgement_counts(store) == {"good": 0, "bad": 2, "pairs": 0}
 
 
 def test_judged_messages_are_training_material(chat: tuple[Store, int]) -> None:
@@ -96,7 +97,7 @@ def test_record_edit_makes_a_pair(chat: tuple[Store, int]) -> None:
     assert store.message(original).judgement == "bad"
     assert store.conversation(c).active_leaf_id == edited
     assert [m.id for m in store.siblings(original)] == [original, edited]
-    assert store.judgement_counts() == {"good": 1, "bad": 1, "pairs": 1}
+    assert judgement_counts(store) == {"good": 1, "bad": 1, "pairs": 1}
     # an edit is the user's text: it says nothing about the adapter or the base model
     assert store.approval(None) == (0, 0)
     assert store.approval(adapter) == (0, 1)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tuitune.data.rows import judgement_counts
 from tuitune.store import NotFound, Store
 
 NASTY_TEXT = [
@@ -266,4 +267,4 @@ def test_two_processes_writing_lose_nothing(tmp_path: Path, python, together) ->
             tag = root.content[0]
             chain = store.path_to(store.newest_leaf(root.id))
             assert _contents(chain) == [f"{tag}{i}" for i in range(50)]
-        assert store.judgement_counts()["good"] == 50
+        assert judgement_counts(store)["good"] == 50

@@ -8,8 +8,7 @@ import pytest
 @pytest.fixture
 def fast_settings(settings):
     """Few short steps: the trainer tests prove the plumbing and that learning happens, not the recipe."""
-    settings.train.max_steps = 4
-    settings.train.batch_size = 2
-    settings.train.max_length = 128
-    settings.train.holdout = 0
-    return settings
+    return settings.with_overrides({
+        "train.max_steps": 4, "train.batch_size": 2, "train.max_length": 128, "train.holdout": 0,
+        "train.measure": False,  # tests/training/test_measure.py covers measuring, on a tiny set
+    })

@@ -23,15 +23,18 @@ def test_train_with_nothing_to_train_says_so_and_starts_no_run(home, store):
     assert "no runs yet" in tuitune(home, "runs").stdout
 
 
-def test_train_prints_the_method_then_the_adapter_name_last_and_runs_lists_it(home, store):
+def test_train_prints_the_method_then_the_adapter_name_last_and_runs_lists_it(home, store, tiny_eval_sets):
     tldr_store(store, pairs=False, count=4)
     result = tuitune(home, "train", "--method", "auto", "--max-steps", "1", "--lr", "1e-3")
     assert result.returncode == 0, result.stderr
     assert "SFT on 4 good answers" in result.stderr
+    assert "measured: behaviour (first line ~ 2 patterns, 2 held-out prompts)" in result.stderr
     name = result.stdout.strip().splitlines()[-1]
     assert store.adapter(name) is not None
+    effect = store.adapter(name).metrics["effect"]
     listing = tuitune(home, "runs").stdout
     assert "done" in listing and "sft" in listing and name in listing
+    assert "behaviour" in listing and f"{effect['base_rate']:.2f}→{effect['adapter_rate']:.2f}" in listing
 
 
 def test_runs_fails_a_dead_run_and_shows_why(home, store):

@@ -64,9 +64,7 @@ def test_excluded_and_deleted_answers_stay_out(store, settings):
 
 
 def test_auto_picks_dpo_then_kto_then_sft_and_says_why(store, settings):
-    settings.train.holdout = 0
-    settings.train.min_pairs = 3
-    settings.train.min_per_label = 2
+    settings = settings.with_overrides({"train.holdout": 0, "train.min_pairs": 3, "train.min_per_label": 2})
     conversation(store, "g1", [("a", "good", "chat")])
     assert choose_method(store, settings)[0] == "sft"
     assert "SFT on 1 good" in choose_method(store, settings)[1]
@@ -91,7 +89,7 @@ def test_nothing_to_train_is_a_clear_error(store, settings):
 
 
 def test_holdout_is_deterministic_and_kept_out_of_training(store, settings):
-    settings.train.holdout = 2
+    settings = settings.with_overrides({"train.holdout": 2})
     tldr_store(store, count=10)
     first, second = build(store, settings, "sft"), build(store, settings, "sft")
     assert first.holdout_ids == second.holdout_ids and len(first.holdout_ids) == 2
@@ -103,7 +101,7 @@ def test_holdout_is_deterministic_and_kept_out_of_training(store, settings):
 
 
 def test_dataset_has_trl_columns_only(store, settings):
-    settings.train.holdout = 0
+    settings = settings.with_overrides({"train.holdout": 0})
     tldr_store(store, count=2)
     dataset = build(store, settings, "dpo").dataset
     assert set(dataset.column_names) == {"prompt", "chosen", "rejected"}

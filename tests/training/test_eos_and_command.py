@@ -23,8 +23,7 @@ def test_the_final_eos_of_each_completion_is_trained(settings, store, model_cach
     assert tokenizer.pad_token_id == tokenizer.eos_token_id  # the pitfall this test is about
     conversation(store, "Hi?", [("Hello there.", "good", "chat")])
     conversation(store, "Bye?", [("Goodbye.", "good", "chat")])
-    settings.train.holdout = 0
-    settings.model.quant = "none"
+    settings = settings.with_overrides({"train.holdout": 0, "model.quant": "none"})
     plan = build(store, settings, "sft")
     tiny = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
                                         num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2))
@@ -50,14 +49,14 @@ def test_trainer_command_plain_and_with_a_launcher(settings, tmp_path):
     from pathlib import Path
 
     assert trainer_command(settings, tmp_path) == [sys.executable, "-m", "tuitune.training", "--run-dir", str(tmp_path)]
-    settings.train.launcher = "accelerate launch --multi_gpu --num_processes 8"
+    settings = settings.with_overrides({"train.launcher": "accelerate launch --multi_gpu --num_processes 8"})
     # The venv's own accelerate (beside this Python), so the workers run the app's Python even off PATH.
     accelerate = Path(sys.executable).parent / "accelerate"
     assert trainer_command(settings, tmp_path) == [
         str(accelerate) if accelerate.is_file() else "accelerate", "launch", "--multi_gpu", "--num_processes", "8",
         "-m", "tuitune.training", "--run-dir", str(tmp_path),
     ]
-    settings.train.launcher = "/opt/bin/torchrun --nproc_per_node 2"
+    settings = settings.with_overrides({"train.launcher": "/opt/bin/torchrun --nproc_per_node 2"})
     assert trainer_command(settings, tmp_path)[:3] == ["/opt/bin/torchrun", "--nproc_per_node", "2"]
 
 

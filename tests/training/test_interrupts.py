@@ -25,15 +25,13 @@ def _gone(pid: int) -> bool:
         return True
 
 
-def _long_steps(settings) -> None:
+def _long_steps(settings):
     """One optimizer step over 32 micro-batches of 4 rows: about 30 s on a 2-core CPU."""
-    settings.train.max_steps = 2
-    settings.train.batch_size = 4
-    settings.train.grad_accum = 32
+    return settings.with_overrides({"train.max_steps": 2, "train.batch_size": 4, "train.grad_accum": 32})
 
 
 def test_cancel_in_the_middle_of_a_long_step_stops_within_seconds(fast_settings, store):
-    _long_steps(fast_settings)
+    fast_settings = _long_steps(fast_settings)
     tldr_store(store, pairs=False, count=8)
     handle = start_run(fast_settings, store, "sft")
     asked = None

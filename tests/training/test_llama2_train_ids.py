@@ -39,8 +39,7 @@ def test_trl_gets_metas_ids_for_every_method(folder, template, settings, tmp_pat
     tokenizer = AutoTokenizer.from_pretrained(str(LLAMA2 / folder))
     tokenizer.pad_token = tokenizer.eos_token
     choose_template(tokenizer, template, settings.prompts_dir)
-    settings.model.quant = "none"
-    settings.train.max_length = 256
+    settings = settings.with_overrides({"model.quant": "none", "train.max_length": 256})
     tiny = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
                                         num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2))
     rows = {

@@ -23,8 +23,10 @@ TWO_PROCESSES = "accelerate launch --multi_gpu --num_processes 2 --num_machines 
 
 @pytest.fixture
 def two_processes(fast_settings, store):
-    fast_settings.train.launcher = TWO_PROCESSES
-    fast_settings.train.batch_size = 2  # per process: 4 rows a step, as the one-process default
+    fast_settings = fast_settings.with_overrides({
+        "train.launcher": TWO_PROCESSES,
+        "train.batch_size": 2,  # per process: 4 rows a step, as the one-process default
+    })
     tldr_store(store, pairs=False, count=8)
     return fast_settings
 
@@ -97,7 +99,7 @@ def test_a_rank_that_dies_fails_the_run_with_its_reason(two_processes, store):
 
 
 def test_accelerate_cpu_with_several_processes_is_refused_before_anything_starts(fast_settings, store):
-    fast_settings.train.launcher = "accelerate launch --cpu --num_processes 2"
+    fast_settings = fast_settings.with_overrides({"train.launcher": "accelerate launch --cpu --num_processes 2"})
     tldr_store(store, pairs=False, count=2)
     with pytest.raises(LauncherError, match="starts one process, not 2"):
         start_run(fast_settings, store, "sft", template_fingerprint="f" * 16, base_model="x")

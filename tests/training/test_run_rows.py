@@ -23,7 +23,7 @@ IDENTITY = {"template_fingerprint": "f" * 16, "base_model": "SmolLM2-135M-Instru
 @pytest.fixture
 def sleeping_trainer(fast_settings):
     """A 'trainer' that lives 60 s and does nothing; killed at the end of the test."""
-    fast_settings.train.launcher = "sh -c 'sleep 60' --"
+    fast_settings = fast_settings.with_overrides({"train.launcher": "sh -c 'sleep 60' --"})
     started: list[int] = []
     yield fast_settings, started
     for pid in started:
@@ -88,7 +88,8 @@ def test_two_starts_at_once_start_one_run(sleeping_trainer, store, monkeypatch):
 
 
 def test_a_trainer_that_ends_is_reaped_though_nobody_follows_it(fast_settings, store):
-    fast_settings.train.launcher = "true"  # exits at once; the TUI would keep running, never asking
+    # A trainer that exits at once; the TUI would keep running, never asking.
+    fast_settings = fast_settings.with_overrides({"train.launcher": "true"})
     tldr_store(store, pairs=False, count=2)
     handle = start_run(fast_settings, store, "sft", **IDENTITY)
     pid = handle.process.pid
@@ -106,7 +107,7 @@ def test_a_trainer_that_ends_is_reaped_though_nobody_follows_it(fast_settings, s
 
 
 def test_a_half_saved_adapter_folder_is_removed_at_the_next_start(fast_settings, store):
-    fast_settings.train.launcher = "true"
+    fast_settings = fast_settings.with_overrides({"train.launcher": "true"})
     tldr_store(store, pairs=False, count=2)
     dead = store.create_run("sft", params={}, example_ids=[], base_model="x", status="running")
     store.update_run(dead, pid=2**22 + 1)  # no such process

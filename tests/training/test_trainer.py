@@ -49,7 +49,7 @@ def _check_adapter(engine, store, done, prompt):
 
 
 def test_sft_learns_registers_and_a_second_watcher_sees_it_finish(fast_settings, store, clean_engine):
-    fast_settings.train.max_steps = 8
+    fast_settings = fast_settings.with_overrides({"train.max_steps": 8})
     tldr_store(store, pairs=False)
     handle = start_run(fast_settings, store, "sft", template_fingerprint=clean_engine.template_fingerprint)
     assert handle.method == "sft" and handle.process is not None
@@ -78,7 +78,7 @@ def test_sft_learns_registers_and_a_second_watcher_sees_it_finish(fast_settings,
 
 @pytest.mark.parametrize("method", ["dpo", "kto"])
 def test_preference_methods_train_an_adapter_that_changes_the_logits(method, fast_settings, store, clean_engine):
-    fast_settings.train.max_steps = 2
+    fast_settings = fast_settings.with_overrides({"train.max_steps": 2})
     tldr_store(store, pairs=True, count=6)
     handle = start_run(fast_settings, store, method, template_fingerprint=clean_engine.template_fingerprint)
     done = handle.wait()
@@ -90,7 +90,7 @@ def test_preference_methods_train_an_adapter_that_changes_the_logits(method, fas
 
 
 def test_cancel_stops_without_an_adapter(fast_settings, store):
-    fast_settings.train.max_steps = 200
+    fast_settings = fast_settings.with_overrides({"train.max_steps": 200})
     tldr_store(store, pairs=False, count=4)
     handle = start_run(fast_settings, store, "sft")
     for event in handle.events():
@@ -136,7 +136,7 @@ def test_a_trainer_killed_hard_is_reported_failed(fast_settings, store):
     import os
     import signal
 
-    fast_settings.train.max_steps = 200
+    fast_settings = fast_settings.with_overrides({"train.max_steps": 200})
     tldr_store(store, pairs=False, count=4)
     handle = start_run(fast_settings, store, "sft")
     for event in handle.events():

@@ -26,4 +26,3 @@ def tldr_store(store, pairs: bool = True, count: int = 10) -> None:
             answers.insert(0, (f"Well, {topic} is a long story.", "bad", "chat"))
         conversation(store, f"Tell me about {topic}.", answers)
 
-

@@ -10,14 +10,17 @@ from tuitune.tui.app import make_app
 @pytest.fixture
 def short_engine(clean_engine):
     """The real embedded model, answering in a few tokens."""
-    clean_engine.settings.generation.max_new_tokens = 8
+    clean_engine.settings = clean_engine.settings.with_overrides({"generation.max_new_tokens": 8})
     return clean_engine
 
 
 @pytest.fixture
 def app_for(settings, store):
-    def build(engine):
-        return make_app(settings, store=store, engine=engine)
+    """`app_for(engine, with_settings=None)`: the app as `make_app` builds it, over this test's store, the given
+    engine client, and this test's settings unless others are given."""
+
+    def build(engine, with_settings=None):
+        return make_app(with_settings or settings, store=store, engine=engine)
 
     return build
 

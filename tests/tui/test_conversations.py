@@ -110,7 +110,7 @@ async def test_system_prompt_pick_and_type(app_for, short_engine, store):
         assert "system: Answer like a pirat…" in screen_text(app)
         await send(pilot, "Hello")
         # the prompt the model sees starts with the typed system prompt
-        prompt = app.chat.prompt_messages(conversation_id, store.branch(conversation_id)[0].id)
+        prompt = app.services.chat.prompt_messages(conversation_id, store.branch(conversation_id)[0].id)
         assert prompt[0] == {"role": "system", "content": "Answer like a pirate."}
 
         await pilot.press("f6")

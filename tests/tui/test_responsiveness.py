@@ -46,7 +46,7 @@ async def test_keys_and_timers_work_while_the_generation_thread_is_blocked(setti
 
 
 async def test_quit_during_a_real_answer_is_prompt(settings, store, clean_engine):
-    clean_engine.settings.generation.max_new_tokens = 400
+    clean_engine.settings = clean_engine.settings.with_overrides({"generation.max_new_tokens": 400})
     app = make_app(settings, store=store, engine=clean_engine)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)

@@ -19,7 +19,9 @@ async def ready(pilot) -> None:
 
 
 def fill(store) -> int:
-    """Two conversations; the open one has a judged pair of sibling answers and a follow-up."""
+    """Two conversations; the open one has a judged pair of sibling answers and a follow-up. Its question is a check
+    question (sample_data/check_questions.jsonl), which never trains: the status bar, which counts what a run would
+    train on, shows ▲0 ▼0 pairs 0."""
     older = store.new_conversation("Packing for a hike")
     store.add_message(older, "user", "What should I pack for a day hike?")
     conversation = store.new_conversation("Capital of France")

@@ -206,27 +206,28 @@ def test_the_apps_own_client_does_the_whole_loop_against_vllm(server, settings):
     Adapters and ABTest, unchanged, with engine.backend = "vllm"."""
     import threading
 
-    from tuitune.chat import ABTest, Chat
-    from tuitune.chat.adapters import Adapters
+    from tuitune.chat import ABTest
     from tuitune.client import EngineClient
     from tuitune.config import load_settings
+    from tuitune.services import open_services
     from tuitune.store import BASE, Store
 
     vllm_settings = load_settings(settings.home, {"model.cache_dir": settings.model.cache_dir,
-                                                  "engine.backend": "vllm", "engine.url": server["url"]})
-    vllm_settings.generation.max_new_tokens = 12
+                                                  "engine.backend": "vllm", "engine.url": server["url"],
+                                                  "generation.max_new_tokens": 12})
     client = EngineClient(vllm_settings)
     info = client.load()
     assert info.name == server["base"] and info.backend == "vllm" and not client.spawns
     store = Store.open(vllm_settings.db_path)
-    chat = Chat(vllm_settings, store, client)
+    services = open_services(vllm_settings, store=store, engine=client)
+    chat = services.chat
     conversation = chat.new_conversation()
     question = chat.send(conversation, "What is the capital of France?")
     first = chat.answer(question)
     assert "".join(first).strip() and store.message(first.message_id).status == "complete"
     assert store.message(first.message_id).adapter is None
 
-    vllm_settings.generation.max_new_tokens = 400
+    client.settings = vllm_settings.with_overrides({"generation.max_new_tokens": 400})
     cancel = threading.Event()
     story = chat.answer(chat.send(conversation, "Tell me a very long story about a ship."), cancel=cancel)
     pieces = iter(story)
@@ -235,13 +236,13 @@ def test_the_apps_own_client_does_the_whole_loop_against_vllm(server, settings):
     for _ in pieces:
         pass
     assert store.message(story.message_id).status == "stopped" and story.stats.new_tokens < 400
-    vllm_settings.generation.max_new_tokens = 12
+    client.settings = vllm_settings
 
     again = chat.regenerate(first.message_id)
     assert "".join(again).strip() and store.message(again.message_id).parent_id == question
 
     store.add_adapter("tldr-v", str(server["adapter"]), info.name, method="sft")
-    adapters = Adapters(vllm_settings, store, client)
+    adapters = services.adapters
     adapters.use("tldr-v")  # what the training panel does when a run is done
     assert "tldr-v" in client.loaded_adapters
     tuned = chat.answer(chat.send(conversation, "How do volcanoes form?"))

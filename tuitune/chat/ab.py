@@ -48,14 +48,15 @@ class Reveal:
 class ABRound:
     """One blind comparison: stream both answers, then pick. Which contender is A stays private until `pick`."""
 
-    def __init__(self, chat: Chat, user_message_id: int, contenders: tuple[str | None, str | None],
-                 cancel: threading.Event):
+    def __init__(
+        self, chat: Chat, user_message_id: int, contenders: tuple[str | None, str | None], cancel: threading.Event
+    ):
         self.chat = chat
         self.user_message_id = user_message_id
         self.cancel = cancel
         self.answers: dict[str, Answer] = {}  # by label, as each starts
         self.reveal: Reveal | None = None
-        self._contenders = dict(zip(LABELS, contenders))
+        self._contenders = dict(zip(LABELS, contenders, strict=True))
 
     def __repr__(self) -> str:
         return f"ABRound(user_message_id={self.user_message_id}, started={sorted(self.answers)})"
@@ -74,8 +75,9 @@ class ABRound:
         for label in LABELS:
             if self.cancel.is_set() or label in self.answers:
                 continue
-            answer = self.chat.answer(self.user_message_id, cancel=self.cancel, source="ab",
-                                      adapter=self._contenders[label])
+            answer = self.chat.answer(
+                self.user_message_id, cancel=self.cancel, source="ab", adapter=self._contenders[label]
+            )
             self.answers[label] = answer
             yield label, answer
             for _ in answer:  # finish what the caller left unread before the next answer starts
@@ -94,7 +96,12 @@ class ABRound:
         comparison_id = store.record_comparison(self.user_message_id, a_id, b_id, _WINNER[choice])
         a, b = store.message(a_id), store.message(b_id)
         self.reveal = Reveal(
-            comparison_id, choice, a.adapter or BASE, b.adapter or BASE, a_id, b_id,
+            comparison_id,
+            choice,
+            a.adapter or BASE,
+            b.adapter or BASE,
+            a_id,
+            b_id,
             continue_id=b_id if choice == "B" else a_id,
         )
         return self.reveal

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from tuitune.config import Settings
+from tuitune.data.prompts import turn_prompt
+from tuitune.errors import TuituneError
 from tuitune.generation import GenerationStats
 from tuitune.store import Store, StoreError, StoreFull
 
@@ -21,22 +23,8 @@ SAVE_EVERY_S = 0.25
 MAX_PROMPT_CHARS = 100_000
 
 
-class ChatError(ValueError):
+class ChatError(TuituneError, ValueError):
     """A user action that cannot be done; the message is for the user."""
-
-
-def system_prompt_text(value: str | None, prompts_dir: Path) -> str | None:
-    """A name in prompts/system (without .txt) stands for that file's text; anything else is the text itself."""
-    if not value:
-        return None
-    path = prompts_dir / "system" / f"{value}.txt"
-    if "/" not in value and path.is_file():
-        return path.read_text(encoding="utf-8").strip()
-    return value
-
-
-def system_prompt_names(prompts_dir: Path) -> list[str]:
-    return sorted(p.stem for p in (prompts_dir / "system").glob("*.txt"))
 
 
 @dataclass
@@ -60,18 +48,9 @@ class Chat:
         """`engine` is a tuitune.client.EngineClient (or an object with its interface)."""
         self.settings, self.store, self.engine = settings, store, engine
 
-    # ---- building the prompt -------------------------------------------------------------------------------
-    def system_prompt(self, conversation_id: int) -> str | None:
-        conversation = self.store.conversation(conversation_id)
-        value = conversation.system_prompt
-        if value is None:
-            value = self.settings.generation.system_prompt
-        return system_prompt_text(value, self.settings.prompts_dir)
-
+    # ---- building the prompt: the prompt of a turn, as training pairs it with an answer (tuitune.data) ------
     def prompt_messages(self, conversation_id: int, last_id: int) -> list[dict[str, str]]:
-        messages = [{"role": m.role, "content": m.content} for m in self.store.path_to(last_id) if m.role != "system"]
-        system = self.system_prompt(conversation_id)
-        return ([{"role": "system", "content": system}] if system else []) + messages
+        return turn_prompt(self.store, self.settings, conversation_id, last_id)
 
     # ---- actions -------------------------------------------------------------------------------------------
     def new_conversation(self, title: str = "New chat", system_prompt: str | None = None) -> int:
@@ -92,20 +71,26 @@ class Chat:
             self.store.rename_conversation(conversation_id, _title_from(text))
         return message_id
 
-    def answer(self, user_message_id: int, cancel: threading.Event | None = None, source: str = "chat",
-               **adapter: str | None) -> Answer:
+    def answer(
+        self, user_message_id: int, cancel: threading.Event | None = None, source: str = "chat", **adapter: str | None
+    ) -> Answer:
         """Start an answer to a user turn; errors in fitting the prompt raise here, before any row is written.
         `adapter=NAME` (None: the base) answers with that adapter instead of the engine client's default. The row
         records the adapter the engine reports for this very request."""
         user = self.store.message(user_message_id)
         if user.role != "user":
             raise ChatError("only a user turn can be answered")
-        generation = self.engine.generate(self.prompt_messages(user.conversation_id, user.id), cancel=cancel,
-                                          **adapter)
+        generation = self.engine.generate(self.prompt_messages(user.conversation_id, user.id), cancel=cancel, **adapter)
         info = self.engine.info
         message_id = self.store.add_message(
-            user.conversation_id, "assistant", "", parent_id=user.id, status="streaming", source=source,
-            adapter_id=self._adapter_id(generation.stats.adapter), model=info.name if info else None,
+            user.conversation_id,
+            "assistant",
+            "",
+            parent_id=user.id,
+            status="streaming",
+            source=source,
+            adapter_id=self._adapter_id(generation.stats.adapter),
+            model=info.name if info else None,
         )
         answer = Answer(message_id, iter(()), generation.stats)
         answer.pieces = self._stream(answer, generation)

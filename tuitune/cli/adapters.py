@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from tuitune.cli.context import CliContext, run_guarded
+from tuitune.generation import BASE
 from tuitune.textsafe import one_line
 
 
@@ -18,9 +19,9 @@ def adapters(ctx: click.Context) -> None:
 
 def _list(ctx: CliContext) -> None:
     store = ctx.store
-    active = store.get_setting("active_adapter") or None
+    active = ctx.adapters(load_engine=False).active_name
     rows = store.adapters()
-    click.echo(f"{'*' if active is None else ' '} base")
+    click.echo(f"{'*' if active is None else ' '} {BASE}")
     for adapter in rows:
         good, judged = store.approval(adapter.id)
         rate = f"{good / judged:.0%} of {judged}" if judged else "not judged"
@@ -41,12 +42,11 @@ def add(ctx: CliContext, path: str, name: str | None) -> None:
     click.echo(f"added {added}")
 
 
-@adapters.command("use")
+@adapters.command("use", help=f"Make NAME (or '{BASE}') the active adapter.")
 @click.argument("name")
 @click.pass_obj
 def use(ctx: CliContext, name: str) -> None:
-    """Make NAME (or 'base') the active adapter."""
-    target = None if name == "base" else name
+    target = None if name == BASE else name
     seconds = run_guarded(lambda: ctx.adapters().use(target))
     click.echo(f"active: {name} (swap {seconds * 1000:.0f} ms)")
 

@@ -9,11 +9,12 @@ import threading
 import click
 
 from tuitune.cli.context import CliContext, UserError, run_guarded
+from tuitune.generation import BASE
 
 
 @click.command()
 @click.argument("prompt")
-@click.option("--adapter", help="an adapter name, or 'base' for none (default: the active one)")
+@click.option("--adapter", help=f"an adapter name, or '{BASE}' for none (default: the active one)")
 @click.option("--system", "system_prompt", help="a name in prompts/system or the system prompt itself")
 @click.option("--max-new-tokens", type=click.IntRange(1, 32768), help="the answer's token budget")
 @click.pass_obj
@@ -23,23 +24,20 @@ def ask(ctx: CliContext, prompt: str, adapter: str | None, system_prompt: str | 
 
 
 def _ask(ctx: CliContext, prompt: str, adapter: str | None, system_prompt: str | None, max_new_tokens: int | None):
-    from tuitune.chat import Chat
-
     if prompt == "-":
         prompt = sys.stdin.read()
     if not prompt.strip():
         raise UserError("the prompt is empty")
-    if max_new_tokens:
-        ctx.settings.generation.max_new_tokens = max_new_tokens
+    ctx.override({"generation.max_new_tokens": max_new_tokens})
     engine = ctx.engine()
     adapters = ctx.adapters()
-    if adapter == "base":
+    if adapter == BASE:
         engine.activate(None)
     elif adapter:
         adapters.use(adapter)  # remembered, as `adapters use` would
     else:
         adapters.restore()
-    chat = Chat(ctx.settings, ctx.store, engine)
+    chat = ctx.services.chat
     conversation = chat.new_conversation(system_prompt=system_prompt)
     user_id = chat.send(conversation, prompt)
     cancel = threading.Event()
@@ -57,7 +55,7 @@ def _ask(ctx: CliContext, prompt: str, adapter: str | None, system_prompt: str |
     stats = answer.stats
     click.echo(
         f"[{answer.status}: {stats.new_tokens} tokens, {stats.tokens_per_s:.1f} tok/s, "
-        f"first token {stats.ttft_s * 1000:.0f} ms, {stats.adapter or 'base'}]",
+        f"first token {stats.ttft_s * 1000:.0f} ms, {stats.adapter or BASE}]",
         err=True,
     )
     if answer.not_saved:

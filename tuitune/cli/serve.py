@@ -7,6 +7,7 @@ import time
 import click
 
 from tuitune.cli.context import CliContext, UserError, run_guarded
+from tuitune.config import BACKENDS
 from tuitune.textsafe import one_line
 
 
@@ -16,11 +17,17 @@ from tuitune.textsafe import one_line
 @click.option("--new-key", is_flag=True, help="write a new random API key to the home's engine.key and print it")
 @click.option("--status", "show_status", is_flag=True, help="the running server: pid, model, adapters, uptime, memory")
 @click.option("--stop", is_flag=True, help="stop the home's running server")
-@click.option("--backend", type=click.Choice(["local", "vllm"]), default="local", show_default=True,
-              help="vllm: run vLLM (from engine.vllm_python) on this model with runtime LoRA loading instead")
+@click.option(
+    "--backend",
+    type=click.Choice(BACKENDS),
+    default="local",
+    show_default=True,
+    help="vllm: run vLLM (from engine.vllm_python) on this model with runtime LoRA loading instead",
+)
 @click.pass_obj
-def serve(ctx: CliContext, host: str | None, port: int, new_key: bool, show_status: bool, stop: bool,
-          backend: str) -> None:
+def serve(
+    ctx: CliContext, host: str | None, port: int, new_key: bool, show_status: bool, stop: bool, backend: str
+) -> None:
     """Run the engine server: the model stays loaded for every client (TUI, CLI, any OpenAI client)."""
     if backend == "vllm":
         run_guarded(lambda: _serve_vllm(ctx, host or "127.0.0.1", port))
@@ -40,13 +47,25 @@ def _serve_vllm(ctx: CliContext, host: str, port: int) -> None:
     settings = ctx.settings
     python = settings.engine.vllm_python
     if not python:
-        raise UserError("set engine.vllm_python (TUITUNE_ENGINE_VLLM_PYTHON) to the python of a venv with vLLM "
-                        "(`make vllm` builds .venv-vllm)")
+        raise UserError(
+            "set engine.vllm_python (TUITUNE_ENGINE_VLLM_PYTHON) to the python of a venv with vLLM "
+            "(`make vllm` builds .venv-vllm)"
+        )
     source = resolve(settings.model.spec, settings.cache_dir, lambda text: click.echo(text, err=True))
-    argv = vllm_command(python, source.path, host, port, max_lora_rank=max(16, settings.lora.r), max_loras=4,
-                        extra=["--dtype", "bfloat16"])
-    click.echo(f"vLLM on http://{host}:{port}; attach with TUITUNE_ENGINE_BACKEND=vllm "
-               f"TUITUNE_ENGINE_URL=http://{host}:{port}", err=True)
+    argv = vllm_command(
+        python,
+        source.path,
+        host,
+        port,
+        max_lora_rank=max(16, settings.lora.r),
+        max_loras=4,
+        extra=["--dtype", "bfloat16"],
+    )
+    click.echo(
+        f"vLLM on http://{host}:{port}; attach with TUITUNE_ENGINE_BACKEND=vllm "
+        f"TUITUNE_ENGINE_URL=http://{host}:{port}",
+        err=True,
+    )
     click.echo(" ".join(argv), err=True)
     raise SystemExit(subprocess.call(argv, env={**os.environ, **vllm_env()}))
 
@@ -67,7 +86,9 @@ def _serve(ctx: CliContext, host: str | None, port: int, new_key: bool, show_sta
         click.echo(lifecycle.api_key(paths, create=True))
         return
     if ctx.settings.engine.backend == "vllm":
-        raise UserError("engine.backend is vllm: `tuitune serve --backend vllm` starts it; clients attach to engine.url")
+        raise UserError(
+            "engine.backend is vllm: `tuitune serve --backend vllm` starts it; clients attach to engine.url"
+        )
     from tuitune.server.serve import serve as run_server
 
     try:
@@ -89,9 +110,14 @@ def _print_status(ctx: CliContext) -> None:
         raise UserError(str(exc)) from None
     adapters = status.get("adapters") or {}
     rows = [
-        ("pid", status.get("pid")), ("address", status.get("address")), ("state", status.get("state")),
-        ("model", status.get("model")), ("quant", status.get("quant")), ("device", status.get("device")),
-        ("weights", f"{status.get('footprint_mb')} MB"), ("memory", f"{status.get('rss_mb')} MB resident"),
+        ("pid", status.get("pid")),
+        ("address", status.get("address")),
+        ("state", status.get("state")),
+        ("model", status.get("model")),
+        ("quant", status.get("quant")),
+        ("device", status.get("device")),
+        ("weights", f"{status.get('footprint_mb')} MB"),
+        ("memory", f"{status.get('rss_mb')} MB resident"),
         ("adapters", ", ".join(adapters) or "none loaded"),
         ("uptime", _duration(float(status.get("uptime_s") or 0))),
         ("requests", f"{status.get('requests_served')} served, {status.get('in_flight')} in flight"),

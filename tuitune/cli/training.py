@@ -7,20 +7,26 @@ from datetime import datetime
 
 import click
 
-from tuitune.cli.context import CliContext, UserError, run_guarded
+from tuitune.cli.context import CliContext, run_guarded
+from tuitune.config import METHODS
 from tuitune.textsafe import one_line
 
 
 @click.command()
-@click.option("--method", type=click.Choice(["auto", "sft", "dpo", "kto"]), default=None,
-              help="what to train (default: train.method, normally auto: what the judgements support)")
+@click.option(
+    "--method",
+    type=click.Choice(METHODS),
+    default=None,
+    help="what to train (default: train.method, normally auto: what the judgements support)",
+)
 @click.option("--epochs", type=click.FloatRange(min=0, min_open=True), help="passes over the data")
 @click.option("--max-steps", type=int, help="stop after this many steps (-1: epochs decide)")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="learning rate")
 @click.option("--detach", is_flag=True, help="start the run and return; `tuitune runs` shows how it goes")
 @click.pass_obj
-def train(ctx: CliContext, method: str | None, epochs: float | None, max_steps: int | None, lr: float | None,
-          detach: bool) -> None:
+def train(
+    ctx: CliContext, method: str | None, epochs: float | None, max_steps: int | None, lr: float | None, detach: bool
+) -> None:
     """Train a LoRA adapter on your judgements; prints the new adapter's name last."""
     overrides = {"epochs": epochs, "max_steps": max_steps, "lr": lr}
     ok = run_guarded(lambda: _train(ctx, method or ctx.settings.train.method, overrides, detach))
@@ -31,22 +37,20 @@ def _train(ctx: CliContext, method: str, overrides: dict, detach: bool) -> bool:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from tuitune.training import NothingToTrain, start_run
-    from tuitune.training.launcher import LauncherError
-
     console = Console(stderr=True)
-    try:
-        handle = start_run(ctx.settings, ctx.store, method, overrides,
-                           parent_adapter=ctx.store.get_setting("active_adapter") or None)
-    except (NothingToTrain, LauncherError, RuntimeError) as exc:
-        raise UserError(str(exc)) from None
+    handle = ctx.services.training.start(method, overrides, parent_adapter=ctx.services.adapters.active_name)
     console.print(f"run {handle.run_id}: {handle.reason}")
     console.print(f"log: {handle.log_path}")
     if detach:
         console.print(f"training in the background (pid {handle.process.pid if handle.process else '?'})")
         return True
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-               TextColumn("{task.fields[info]}"), TimeRemainingColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.fields[info]}"),
+        TimeRemainingColumn(),
+    )
     last: dict = {}
     try:
         with Progress(*columns, console=console, transient=False) as progress:
@@ -56,9 +60,12 @@ def _train(ctx: CliContext, method: str, overrides: dict, detach: bool) -> bool:
                 if kind == "phase":
                     progress.update(task, description=last["name"], total=last.get("total") or None)
                 elif kind == "progress":
-                    progress.update(task, completed=last["step"], total=last["total"], info=(
-                        f"loss {last['loss']:.3f}  {last['tokens_per_s']:.0f} tok/s  {last['memory_mb']:.0f} MB"
-                    ))
+                    progress.update(
+                        task,
+                        completed=last["step"],
+                        total=last["total"],
+                        info=(f"loss {last['loss']:.3f}  {last['tokens_per_s']:.0f} tok/s  {last['memory_mb']:.0f} MB"),
+                    )
     except KeyboardInterrupt:
         console.print("cancelling… (ctrl+c again to kill it)")
         handle.cancel()
@@ -69,8 +76,13 @@ def _train(ctx: CliContext, method: str, overrides: dict, detach: bool) -> bool:
             last = handle.wait(poll_s=0.1)
     if last.get("event") == "done":
         metrics = last.get("metrics", {})
-        console.print(f"done: loss {metrics.get('train_loss')}, {metrics.get('steps')} steps, "
-                      f"{metrics.get('train_s')} s")
+        console.print(
+            f"done: loss {metrics.get('train_loss')}, {metrics.get('steps')} steps, {metrics.get('train_s')} s"
+        )
+        if "effect" in metrics:
+            from tuitune.training.measure import summary
+
+            console.print(f"measured: {summary(metrics['effect'])}", markup=False, highlight=False)
         click.echo(last["adapter_name"])
         return True
     if last.get("event") == "cancelled":
@@ -86,12 +98,14 @@ def _train(ctx: CliContext, method: str, overrides: dict, detach: bool) -> bool:
 @click.option("--limit", type=click.IntRange(1), default=20, show_default=True, help="newest runs to show")
 @click.pass_obj
 def runs(ctx: CliContext, limit: int) -> None:
-    """List training runs: status, method, examples, loss, duration."""
+    """List training runs: status, method, examples, loss, duration, and what the adapter changed: the held-out
+    behaviour rate and the check-set accuracy, base→adapter (a `!` marks checks that fell by more than 0.05)."""
     run_guarded(lambda: _runs(ctx, limit))
 
 
 def _runs(ctx: CliContext, limit: int) -> None:
     from tuitune.training import reap_dead_runs
+    from tuitune.training.measure import behaviour_change, checks_change
 
     store = ctx.store
     reap_dead_runs(store)
@@ -99,9 +113,13 @@ def _runs(ctx: CliContext, limit: int) -> None:
     if not rows:
         click.echo("no runs yet: `tuitune train` starts one")
         return
-    click.echo(f"{'id':>4} {'status':<10}{'method':<7}{'examples':>9} {'loss':>7} {'duration':>9}  adapter / error")
+    click.echo(
+        f"{'id':>4} {'status':<10}{'method':<7}{'examples':>9} {'loss':>7} {'duration':>9} "
+        f"{'behaviour':>10} {'checks':>10}  adapter / error"
+    )
     for run in rows:
         loss = (run.metrics or {}).get("train_loss")
+        effect = (run.metrics or {}).get("effect")
         detail = ""
         if run.adapter_id:
             detail = store.adapter_by_id(run.adapter_id).name
@@ -109,8 +127,8 @@ def _runs(ctx: CliContext, limit: int) -> None:
             detail = run.error
         click.echo(
             f"{run.id:>4} {run.status:<10}{run.method:<7}{len(run.example_ids):>9} "
-            f"{'-' if loss is None else f'{loss:.3f}':>7} {_duration(run.started_at, run.finished_at):>9}  "
-            f"{one_line(detail, 60)}"
+            f"{'-' if loss is None else f'{loss:.3f}':>7} {_duration(run.started_at, run.finished_at):>9} "
+            f"{behaviour_change(effect) or '-':>10} {checks_change(effect) or '-':>10}  {one_line(detail, 60)}"
         )
 
 

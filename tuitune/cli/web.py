@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from tuitune.cli.context import CliContext, run_guarded
+from tuitune.cli.context import CliContext, UserError, run_guarded
 
 
 @click.command()
@@ -25,11 +25,26 @@ def _web(ctx: CliContext, port: int) -> None:
     from textual_serve.server import Server
 
     settings = ctx.settings
-    command = shlex.join([sys.executable, "-m", "tuitune", "--home", str(settings.home), "--model",
-                          settings.model.spec, "--quant", settings.model.quant])
-    click.echo(f"tuitune in the browser at http://localhost:{port} (ssh -L {port}:localhost:{port} <this host>)",
-               err=True)
-    Server(command, host="localhost", port=port, title="tuitune").serve()
+    command = shlex.join(
+        [
+            sys.executable,
+            "-m",
+            "tuitune",
+            "--home",
+            str(settings.home),
+            "--model",
+            settings.model.spec,
+            "--quant",
+            settings.model.quant,
+        ]
+    )
+    click.echo(
+        f"tuitune in the browser at http://localhost:{port} (ssh -L {port}:localhost:{port} <this host>)", err=True
+    )
+    try:
+        Server(command, host="localhost", port=port, title="tuitune").serve()
+    except OSError as exc:  # the port in use, most likely: the user's to choose again
+        raise UserError(f"cannot serve on localhost:{port}: {exc.strerror or exc}") from None
 
 
 COMMANDS = [web]

@@ -14,26 +14,21 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import httpx
 
 from tuitune.config import Settings
-from tuitune.generation import Generation, GenerationStats
+from tuitune.errors import AdapterError, EngineError
+from tuitune.generation import BASE, Generation, GenerationStats
 from tuitune.server import lifecycle
 from tuitune.server.lifecycle import EnginePaths
 
 _ACTIVE = object()
 START_TIMEOUT_S = 600.0  # a 7B base from a slow disk takes minutes; the user sees the progress meanwhile
-
-
-class EngineError(RuntimeError):
-    """The engine refused a request or cannot be reached; the message is for the user."""
-
-
-class AdapterError(EngineError):
-    """The server refused an adapter (foreign, corrupt, other base or template); the message says why."""
 
 
 class EngineGone(EngineError):
@@ -91,16 +86,22 @@ class EngineClient:
         status = self._json("GET", "/tuitune/status") if self._is_tuitune() else {}
         serving = lifecycle.read_info(self.paths).get("model") if self.spawns else None
         if serving is not None and serving != self.settings.model.spec:
-            raise EngineError(f"this home's engine server serves {serving}, not {self.settings.model.spec}; "
-                              f"`tuitune serve --stop` ends it")
+            raise EngineError(
+                f"this home's engine server serves {serving}, not {self.settings.model.spec}; "
+                f"`tuitune serve --stop` ends it"
+            )
         cards = self._models()
         base = next((card for card in cards if not card.get("parent")), cards[0] if cards else {})
         self.info = EngineInfo(
-            name=status.get("model") or base.get("id", "?"), path=status.get("model_path") or base.get("root", ""),
-            device=status.get("device") or "?", quant=status.get("quant") or "?",
+            name=status.get("model") or base.get("id", "?"),
+            path=status.get("model_path") or base.get("root", ""),
+            device=status.get("device") or "?",
+            quant=status.get("quant") or "?",
             footprint_mb=float(status.get("footprint_mb") or 0.0),
             context_window=int(status.get("context_window") or base.get("max_model_len") or 2048),
-            backend=self.settings.engine.backend, address=self.address, pid=status.get("pid"),
+            backend=self.settings.engine.backend,
+            address=self.address,
+            pid=status.get("pid"),
         )
         self.template_fingerprint = status.get("template_fingerprint") or ""
         return self.info
@@ -125,8 +126,9 @@ class EngineClient:
                         self.progress("starting the engine server…")
                         started = lifecycle.spawn(self.settings)
                     elif started is not None and started.poll() is not None and not lifecycle.running(self.paths):
-                        raise EngineError(f"the engine server exited ({lifecycle.log_tail(self.paths)}); "
-                                          f"log: {self.paths.log}") from None
+                        raise EngineError(
+                            f"the engine server exited ({lifecycle.log_tail(self.paths)}); log: {self.paths.log}"
+                        ) from None
                     response = None
                 if response is not None:
                     if response.status_code == 200:
@@ -140,24 +142,27 @@ class EngineClient:
                         note = detail
                         self.progress(detail)
                 if time.monotonic() > deadline:
-                    raise EngineError(f"the engine server did not become ready in {START_TIMEOUT_S:.0f} s; "
-                                      f"log: {self.paths.log}")
+                    raise EngineError(
+                        f"the engine server did not become ready in {START_TIMEOUT_S:.0f} s; log: {self.paths.log}"
+                    )
                 time.sleep(0.1)
 
     def _client(self) -> httpx.Client:
         if self._http is None:
             headers = {}
-            key = self.settings.engine.api_key or (lifecycle.api_key(self.paths, create=False)
-                                                   if self.url.startswith("http") else "")
+            key = self.settings.engine.api_key or (
+                lifecycle.api_key(self.paths, create=False) if self.url.startswith("http") else ""
+            )
             if key:
                 headers["Authorization"] = f"Bearer {key}"
             timeout = httpx.Timeout(30.0, read=None)
             if self.url.startswith("http"):
                 self._http = httpx.Client(base_url=self.url.rstrip("/"), headers=headers, timeout=timeout)
             else:
-                uds = self.url[len("unix:"):] if self.url.startswith("unix:") else str(self.paths.socket)
-                self._http = httpx.Client(base_url="http://tuitune", transport=httpx.HTTPTransport(uds=uds),
-                                          headers=headers, timeout=timeout)
+                uds = self.url[len("unix:") :] if self.url.startswith("unix:") else str(self.paths.socket)
+                self._http = httpx.Client(
+                    base_url="http://tuitune", transport=httpx.HTTPTransport(uds=uds), headers=headers, timeout=timeout
+                )
         return self._http
 
     def close(self) -> None:
@@ -178,8 +183,7 @@ class EngineClient:
                 return self._client().request(method, path, json=body)
             except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, FileNotFoundError) as exc:
                 if attempt == 2 or not self.spawns:
-                    raise EngineError(f"the engine server at {self.address} does not answer ({_reason(exc)})") \
-                        from None
+                    raise EngineError(f"the engine server at {self.address} does not answer ({_reason(exc)})") from None
                 self._restart()
         raise AssertionError("unreachable")
 
@@ -203,17 +207,16 @@ class EngineClient:
     @property
     def loaded_adapters(self) -> dict[str, str]:
         """The adapters the server holds now (asked each time: another client may have changed them)."""
-        try:
+        with suppress(EngineError):
             self._models()
-        except EngineError:
-            pass
         return dict(self._loaded)
 
     def load_adapter(self, name: str, folder: str, activate: bool = True) -> float:
         """Load an adapter into the running base (replacing one of the same name); returns the seconds it took."""
         start = time.perf_counter()
-        response = self._send("POST", "/v1/load_lora_adapter",
-                              {"lora_name": name, "lora_path": str(folder), "load_inplace": True})
+        response = self._send(
+            "POST", "/v1/load_lora_adapter", {"lora_name": name, "lora_path": str(folder), "load_inplace": True}
+        )
         if response.status_code >= 400:
             raise AdapterError(_detail(response))
         self._known[name] = str(folder)
@@ -239,8 +242,14 @@ class EngineClient:
         return 0.0
 
     # ---- generation ----------------------------------------------------------------------------------------
-    def generate(self, messages: list[dict[str, str]], cancel: threading.Event | None = None,
-                 max_new_tokens: int | None = None, *, adapter: Any = _ACTIVE) -> Generation:
+    def generate(
+        self,
+        messages: list[dict[str, str]],
+        cancel: threading.Event | None = None,
+        max_new_tokens: int | None = None,
+        *,
+        adapter: Any = _ACTIVE,
+    ) -> Generation:
         """Start a streamed answer; refusals (empty or too long prompt, unknown adapter) raise here. Iterate the
         Generation for text pieces; its stats are complete when the iteration ends."""
         if self.info is None:
@@ -249,7 +258,7 @@ class EngineClient:
         cancel = cancel or threading.Event()
         stats = GenerationStats(adapter=name)
         started = time.perf_counter()
-        response = self._open_stream(self._chat_body(messages, name, max_new_tokens))
+        response = self._open_stream(self._chat_body(messages, name or self.info.name, max_new_tokens))
         events = _sse_events(response)
         try:
             first = next(events)
@@ -263,18 +272,23 @@ class EngineClient:
             response.close()
             raise EngineError(_message(first))
         model = first.get("model")
-        stats.adapter = None if model in (self.info.name, "base", None) else model
+        stats.adapter = None if model in (self.info.name, BASE, None) else model
         extra = first.get("tuitune") or {}
         stats.prompt_tokens = int(extra.get("prompt_tokens") or 0)
         stats.dropped_turns = int(extra.get("dropped_turns") or 0)
         return Generation(_pieces(response, events, cancel, stats, started), stats)
 
-    def _chat_body(self, messages: list[dict[str, str]], name: str | None, max_new_tokens: int | None) -> dict:
+    def _chat_body(self, messages: list[dict[str, str]], model: str, max_new_tokens: int | None) -> dict:
         gen = self.settings.generation
         return {
-            "model": name or self.info.name, "messages": messages, "stream": True,
-            "stream_options": {"include_usage": True}, "max_tokens": max_new_tokens or gen.max_new_tokens,
-            "temperature": gen.temperature, "top_p": gen.top_p, "repetition_penalty": gen.repetition_penalty,
+            "model": model,
+            "messages": messages,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "max_tokens": max_new_tokens or gen.max_new_tokens,
+            "temperature": gen.temperature,
+            "top_p": gen.top_p,
+            "repetition_penalty": gen.repetition_penalty,
         }
 
     def _open_stream(self, body: dict[str, Any]) -> httpx.Response:
@@ -284,8 +298,7 @@ class EngineClient:
                 response = client.send(client.build_request("POST", "/v1/chat/completions", json=body), stream=True)
             except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, FileNotFoundError) as exc:
                 if attempt == 3 or not self.spawns:
-                    raise EngineError(f"the engine server at {self.address} does not answer ({_reason(exc)})") \
-                        from None
+                    raise EngineError(f"the engine server at {self.address} does not answer ({_reason(exc)})") from None
                 self._restart()
                 continue
             if response.status_code < 400:
@@ -311,8 +324,13 @@ def _sse_events(response: httpx.Response) -> Iterator[dict[str, Any]]:
         yield json.loads(data)
 
 
-def _pieces(response: httpx.Response, events: Iterator[dict[str, Any]], cancel: threading.Event,
-            stats: GenerationStats, started: float) -> Iterator[str]:
+def _pieces(
+    response: httpx.Response,
+    events: Iterator[dict[str, Any]],
+    cancel: threading.Event,
+    stats: GenerationStats,
+    started: float,
+) -> Iterator[str]:
     """Text pieces as they arrive. A cancel closes the connection (the server stops at the next token), even while
     nothing arrives; a server that dies mid-answer raises EngineGone with what arrived kept by the caller."""
     done = threading.Event()
@@ -339,7 +357,8 @@ def _pieces(response: httpx.Response, events: Iterator[dict[str, Any]], cancel: 
                     yield text
                 if choice.get("finish_reason"):
                     stats.finish = {"stop": "eos", "length": "length", "abort": "cancelled"}.get(
-                        choice["finish_reason"], choice["finish_reason"])
+                        choice["finish_reason"], choice["finish_reason"]
+                    )
             if event.get("usage"):
                 stats.new_tokens = int(event["usage"].get("completion_tokens") or stats.new_tokens)
                 stats.prompt_tokens = int(event["usage"].get("prompt_tokens") or stats.prompt_tokens)
@@ -351,8 +370,9 @@ def _pieces(response: httpx.Response, events: Iterator[dict[str, Any]], cancel: 
         if cancel.is_set():
             stats.finish = "cancelled"
             return
-        raise EngineGone(f"the engine server went away mid-answer ({_reason(exc)}); the next request starts "
-                         f"a new one") from None
+        raise EngineGone(
+            f"the engine server went away mid-answer ({_reason(exc)}); the next request starts a new one"
+        ) from None
     finally:
         done.set()
         response.close()
@@ -381,4 +401,3 @@ def _message(body: dict[str, Any]) -> str:
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0][:160] if text else exc.__class__.__name__
-

@@ -1,17 +1,30 @@
 """Moving judged conversations in and out: tuitune's own lossless tree format, trl's SFT/DPO/KTO formats and
-OpenAI-style chat messages. Reads and writes the store only through its methods; imports torch never."""
+OpenAI-style chat messages. Reads and writes the store only through its methods; imports torch never.
 
-from tuitune.exchange.exporter import EXPORT_FORMATS, export
-from tuitune.exchange.formats import FORMATS, FormatError
-from tuitune.exchange.importer import ImportFileError, ImportReport, import_files, read_file
+Names are resolved on first use, so the CLI can read the export formats' names (tuitune.exchange.names) when it
+builds its choices without loading the store with them.
+"""
 
-__all__ = [
-    "EXPORT_FORMATS",
-    "FORMATS",
-    "FormatError",
-    "ImportFileError",
-    "ImportReport",
-    "export",
-    "import_files",
-    "read_file",
-]
+from importlib import import_module
+from typing import Any
+
+_WHERE = {
+    "EXPORT_FORMATS": "tuitune.exchange.names",
+    "ExportError": "tuitune.exchange.exporter",
+    "ExportWriteError": "tuitune.exchange.exporter",
+    "FORMATS": "tuitune.exchange.formats",
+    "FormatError": "tuitune.exchange.formats",
+    "ImportFileError": "tuitune.exchange.importer",
+    "ImportReport": "tuitune.exchange.importer",
+    "export": "tuitune.exchange.exporter",
+    "import_files": "tuitune.exchange.importer",
+    "read_file": "tuitune.exchange.importer",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'tuitune.exchange' has no attribute {name!r}")
+    return getattr(import_module(_WHERE[name]), name)

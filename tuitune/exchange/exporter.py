@@ -1,6 +1,6 @@
 """`tuitune export`: the store as trl-ready SFT, DPO or KTO rows, or losslessly as conversation trees.
 
-The sft/dpo/kto rows are the very rows training builds (tuitune.training.data), minus the bookkeeping column, so
+The sft/dpo/kto rows are the very rows training builds (tuitune.data.rows), minus the bookkeeping column, so
 an exported file trains in trl's trainers unchanged. `conversations` writes tuitune's own tree format with every
 field the store keeps for a live conversation; importing it into an empty home gives back the same export.
 """
@@ -18,24 +18,32 @@ from pathlib import Path
 from typing import IO, Any
 
 from tuitune.config import Settings
+from tuitune.data.rows import ROW_BUILDERS
+from tuitune.errors import TuituneError
 from tuitune.exchange.formats import TUITUNE_FORMAT
+from tuitune.exchange.names import CONVERSATIONS, EXPORT_FORMATS
 from tuitune.store import Store
 from tuitune.store.exchange import ConversationTree
 from tuitune.store.records import STAT_FIELDS
 
-EXPORT_FORMATS = ("sft", "dpo", "kto", "conversations")
 # Valid JSON may carry these raw; escaped, a file is safe to `cat` to a terminal and still loads the same text.
 _UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
+class ExportError(TuituneError, ValueError):
+    """This export cannot be made (an unknown format, a folder for a file, text Parquet cannot hold)."""
+
+
+class ExportWriteError(TuituneError, OSError):
+    """The export file could not be written (a full disk, no permission); nothing was written."""
+
+
 def rows(store: Store, settings: Settings, fmt: str) -> list[dict[str, Any]]:
     """The records of one export format, in order."""
-    if fmt == "conversations":
+    if fmt == CONVERSATIONS:
         return [conversation_record(tree) for tree in store.conversation_trees()]
     if fmt not in EXPORT_FORMATS:
-        raise ValueError(f"export format must be one of {', '.join(EXPORT_FORMATS)}, not {fmt!r}")
-    from tuitune.training.data import ROW_BUILDERS
-
+        raise ExportError(f"export format must be one of {', '.join(EXPORT_FORMATS)}, not {fmt!r}")
     return [{k: v for k, v in row.items() if k != "message_ids"} for row in ROW_BUILDERS[fmt](store, settings)]
 
 
@@ -49,10 +57,10 @@ def export(store: Store, settings: Settings, fmt: str, out: Path | str | None = 
         return len(records)
     out = Path(out)
     if out.is_dir():
-        raise ValueError(f"{out}: is a folder; give the name of a file to write")
+        raise ExportError(f"{out}: is a folder; give the name of a file to write")
     parquet = out.suffix.lower() == ".parquet"
-    out.parent.mkdir(parents=True, exist_ok=True)
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         # mkstemp makes the file 0600: an export holds the user's conversations.
         handle, temp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     except OSError as exc:
@@ -73,11 +81,12 @@ def export(store: Store, settings: Settings, fmt: str, out: Path | str | None = 
     return len(records)
 
 
-def _write_error(out: Path, exc: OSError) -> OSError:
+def _write_error(out: Path, exc: OSError) -> ExportWriteError:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return OSError(f"could not write {out}: the disk is full; nothing was written (free some space, or --out "
-                       "elsewhere)")
-    return OSError(f"could not write {out}: {exc.strerror or exc}; nothing was written")
+        return ExportWriteError(
+            f"could not write {out}: the disk is full; nothing was written (free some space, or --out elsewhere)"
+        )
+    return ExportWriteError(f"could not write {out}: {exc.strerror or exc}; nothing was written")
 
 
 def write_jsonl(records: list[dict[str, Any]], stream: IO[str]) -> None:
@@ -92,14 +101,14 @@ def dumps(record: dict[str, Any]) -> str:
 
 def _write_parquet(records: list[dict[str, Any]], path: Path) -> None:
     if not records:
-        raise ValueError("nothing to export: a Parquet file needs at least one row")
+        raise ExportError("nothing to export: a Parquet file needs at least one row")
     from datasets import Dataset
 
     try:
         Dataset.from_list(records).to_parquet(str(path))
     except UnicodeEncodeError as exc:
         # Arrow strings are UTF-8, which has no form for a lone surrogate; JSON lines escape it.
-        raise ValueError(
+        raise ExportError(
             f"Parquet cannot hold this text (a lone surrogate, {exc.object[exc.start]!r}); export to .jsonl instead"
         ) from None
 
@@ -107,7 +116,7 @@ def _write_parquet(records: list[dict[str, Any]], path: Path) -> None:
 # ---- the lossless tree format ------------------------------------------------------------------------------
 def conversation_record(tree: ConversationTree) -> dict[str, Any]:
     """One conversation as tuitune's tree format; ids are local, numbered from 1 in the order written."""
-    local = {m.id: number for number, m in enumerate(tree.messages, 1)}
+    local: dict[int | None, int] = {m.id: number for number, m in enumerate(tree.messages, 1)}
     conversation = tree.conversation
     return {
         "format": TUITUNE_FORMAT,

@@ -1,12 +1,12 @@
 """The file formats `tuitune import` reads, each turned into the store's neutral conversation record.
 
-| format         | a line holds                                             | becomes                                     |
-| tuitune        | {"format": "tuitune.conversation/1", "messages": [tree]} | the tree as it was, judgements and all      |
-| messages       | {"messages": [...]} (trl SFT conversational, OpenAI)     | the chat; its last answer judged good       |
-| sft            | {"prompt", "completion"}                                 | prompt, then the completion judged good     |
-| text           | {"text"}                                                 | an empty user turn, the text judged good    |
-| dpo            | {"prompt", "chosen", "rejected"}                         | a good and a bad answer to the same prompt  |
-| kto            | {"prompt", "completion", "label"}                        | the completion judged good or bad by label  |
+| format      | a line holds                                             | becomes                                     |
+| tuitune     | {"format": "tuitune.conversation/1", "messages": [tree]} | the tree as it was, judgements and all      |
+| messages    | {"messages": [...]} (trl SFT conversational, OpenAI)     | the chat; its last answer judged good       |
+| sft         | {"prompt", "completion"}                                 | prompt, then the completion judged good     |
+| text        | {"text"}                                                 | an empty user turn, the text judged good    |
+| dpo         | {"prompt", "chosen", "rejected"}                         | a good and a bad answer to the same prompt  |
+| kto         | {"prompt", "completion", "label"}                        | the completion judged good or bad by label  |
 
 trl's rows come conversational (lists of {"role", "content"}) or as plain text (strings); both are read. A DPO row
 without "prompt" (trl's implicit prompt) takes the messages that "chosen" and "rejected" share as the prompt.
@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
+from tuitune.errors import TuituneError
 from tuitune.store.exchange import ConversationRecord, JudgementRecord, MessageRecord
 from tuitune.store.records import JUDGEMENTS, MESSAGE_STATUSES, SOURCES, STAT_FIELDS
 
@@ -39,7 +40,7 @@ TITLE_WIDTH = 60
 ROLE_ALIASES = {"developer": "system"}
 
 
-class FormatError(ValueError):
+class FormatError(TuituneError, ValueError):
     """One record does not fit its format; the importer adds where it is."""
 
 
@@ -99,7 +100,7 @@ def _tuitune(row: dict[str, Any]) -> ConversationRecord:
             raise FormatError(f"{where}: expected an object, found {_kind(item)}")
         local_id = item.get("id")
         if isinstance(local_id, bool) or not isinstance(local_id, (int, str)):
-            raise FormatError(f"{where}: needs an \"id\" (a number or a string)")
+            raise FormatError(f'{where}: needs an "id" (a number or a string)')
         if local_id in index:
             raise FormatError(f"{where}: id {local_id!r} is used twice")
         parent = item.get("parent")
@@ -125,7 +126,7 @@ def _tree_message(item: dict[str, Any], parent: int | None, where: str) -> Messa
     role = _role(item.get("role"), where)
     content = item.get("content")
     if not isinstance(content, str):
-        raise FormatError(f"{where}: \"content\" must be a string, found {_kind(content)}")
+        raise FormatError(f'{where}: "content" must be a string, found {_kind(content)}')
     judgement = item.get("judgement")
     if judgement is not None and judgement not in JUDGEMENTS:
         raise FormatError(f"{where}: judgement must be good, bad or null, not {judgement!r}")
@@ -228,9 +229,7 @@ def _dpo(row: dict[str, Any]) -> ConversationRecord:
             shared += 1
         row = {"prompt": chosen[:shared], "chosen": chosen[shared:], "rejected": rejected[shared:]}
         chosen, rejected = row["chosen"], row["rejected"]
-    return _prompt_and(
-        row, [(_answer(chosen, "chosen"), "good"), (_answer(rejected, "rejected"), "bad")]
-    )
+    return _prompt_and(row, [(_answer(chosen, "chosen"), "good"), (_answer(rejected, "rejected"), "bad")])
 
 
 def _prompt_and(row: dict[str, Any], answers: list[tuple[list[tuple[str, str]], str]]) -> ConversationRecord:
@@ -273,7 +272,7 @@ def _chain(
             content=content,
             judgements=(JudgementRecord(value),) if value else (),
         )
-        for i, ((role, content), value) in enumerate(zip(turns, judgements))
+        for i, ((role, content), value) in enumerate(zip(turns, judgements, strict=True))
     )
     return ConversationRecord(title or _title(messages), system, messages)
 
@@ -294,9 +293,10 @@ def _content(value: Any, where: str) -> str:
     if isinstance(value, str):
         return value
     # OpenAI's content parts: text only, a picture or a sound has nowhere to go.
-    if isinstance(value, list) and all(isinstance(p, dict) and p.get("type") == "text" for p in value):
-        if all(isinstance(p.get("text"), str) for p in value):
-            return "".join(p["text"] for p in value)
+    if isinstance(value, list) and all(
+        isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str) for p in value
+    ):
+        return "".join(p["text"] for p in value)
     raise FormatError(f"{where}: content must be a string (or text parts), found {_kind(value)}")
 
 

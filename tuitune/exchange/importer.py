@@ -11,16 +11,16 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tuitune.data.rows import count, usable
+from tuitune.errors import TuituneError
 from tuitune.exchange.formats import FormatError, detect, key, parse
 from tuitune.store import Store
 from tuitune.store.exchange import ConversationRecord
-
 
 # Far above any real file and any real record's nesting (4 levels), far below what exhausts memory or the
 # interpreter's stack.
@@ -28,7 +28,7 @@ MAX_FILE_BYTES = 1 << 30
 MAX_DEPTH = 64
 
 
-class ImportFileError(ValueError):
+class ImportFileError(TuituneError, ValueError):
     """A file that cannot be imported, with where: one line, meant for the user."""
 
 
@@ -43,18 +43,19 @@ class ImportReport:
     skipped: int = 0  # conversations already in the store (or twice in the files)
 
     def add(self, record: ConversationRecord) -> None:
+        """Count the record's answers as the store will count them once imported (`tuitune.data.rows`)."""
         self.conversations += 1
         self.messages += len(record.messages)
-        per_parent: dict[int | None, list[str]] = defaultdict(list)
+        judged = []
         for m in record.messages:
             value = m.judgements[-1].value if m.judgements else None
-            if m.role == "assistant" and value is not None and not m.excluded:
-                per_parent[m.parent].append(value)
-        for values in per_parent.values():
-            good, bad = values.count("good"), values.count("bad")
-            self.good += good
-            self.bad += bad
-            self.pairs += good * bad
+            answer = m.role == "assistant" and usable(excluded=m.excluded, parent=m.parent, content=m.content)
+            if answer and value is not None:
+                judged.append((m.parent, value))
+        counts = count(judged)
+        self.good += counts["good"]
+        self.bad += counts["bad"]
+        self.pairs += counts["pairs"]
 
     def summary(self) -> str:
         text = (

@@ -17,6 +17,7 @@ _WHERE = {
     "ModelInfo": "tuitune.model.loader",
     "ModelSourceError": "tuitune.model.source",
     "PromptTooLong": "tuitune.model.templates",
+    "TemplateError": "tuitune.model.templates",
 }
 
 __all__ = sorted(_WHERE)

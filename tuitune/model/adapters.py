@@ -12,13 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tuitune.errors import TuituneError
+
 WEIGHTS = "adapter_model.safetensors"
 CONFIG = "adapter_config.json"
 METADATA = "tuitune.json"  # written beside adapters tuitune trains: base model, template fingerprint, examples
 _LORA_KEY = re.compile(r"^(?:base_model\.model\.)?(?P<module>.+)\.lora_(?P<part>[AB])(?:\.(?P<name>[^.]+))?\.weight$")
 
 
-class AdapterError(ValueError):
+class AdapterError(TuituneError, ValueError):
     """The adapter cannot be used with this base; the message says why."""
 
 
@@ -71,7 +73,8 @@ def _tensor_shapes(weights: Path) -> dict[str, tuple[int, ...]]:
     try:
         # Opening checks that the data covers every tensor the header lists, so a cut-short file fails here.
         with safe_open(str(weights), framework="pt") as handle:
-            return {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}
+            # Not SIM118's `key in handle`: a safe_open handle has keys() but is not iterable.
+            return {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}  # noqa: SIM118
     except Exception as exc:  # safetensors raises several types for a damaged file
         raise AdapterError(f"{weights}: corrupt or truncated safetensors ({str(exc).splitlines()[0][:120]})") from None
 
@@ -113,7 +116,8 @@ def _match_modules(folder: Path, shapes: dict[str, tuple[int, ...]], model: Any,
     targets = config.get("target_modules")
     if isinstance(targets, list):
         wanted = {
-            name for name, module in modules.items()
+            name
+            for name, module in modules.items()
             if name.rsplit(".", 1)[-1] in targets and _module_features(module) is not None
         }
         missing = sorted(wanted - set(seen))

@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from tuitune.config import Settings
+from tuitune.errors import TuituneError
 from tuitune.generation import Generation, GenerationStats
 from tuitune.model import adapters as adapter_files
 from tuitune.model.loader import ModelInfo, load
 from tuitune.model.packing import weights_stay_packed
+from tuitune.model.quiet import quiet_warnings
 from tuitune.model.templates import choose_template, fingerprint, fit_messages
 
 
-class EngineError(RuntimeError):
+class EngineError(TuituneError, RuntimeError):
     """A request the engine refuses; the message is for the user."""
 
 
@@ -102,8 +105,9 @@ class Engine:
         if name is not None and name not in self.loaded_adapters:
             raise EngineError(f"adapter {name!r} is not loaded")
 
-    def _stream(self, prompt: list[int], budget: int, cancel: threading.Event, stats: GenerationStats,
-                sampling: Sampling):
+    def _stream(
+        self, prompt: list[int], budget: int, cancel: threading.Event, stats: GenerationStats, sampling: Sampling
+    ):
         import torch
 
         temperature = self._pick(sampling.temperature, "temperature")
@@ -112,8 +116,7 @@ class Engine:
         with self._lock, torch.inference_mode():
             self._require_adapter(stats.adapter)  # it may have been unloaded while this request waited
             with self._adapter_context(stats.adapter):
-                yield from self._decode(prompt, budget, cancel, stats, temperature, processors, stop_ids,
-                                        sampling.seed)
+                yield from self._decode(prompt, budget, cancel, stats, temperature, processors, stop_ids, sampling.seed)
 
     def _decode(self, prompt, budget, cancel, stats, temperature, processors, stop_ids, seed):
         import torch
@@ -174,7 +177,7 @@ class Engine:
         before = decode(tokens[prefix_at:read_at], skip_special_tokens=True)
         after = decode(tokens[prefix_at:], skip_special_tokens=True)
         if len(after) > len(before) and not after.endswith("\ufffd"):
-            return after[len(before):], read_at, len(tokens)
+            return after[len(before) :], read_at, len(tokens)
         return "", prefix_at, read_at
 
     def _logits_processors(self, sampling: Sampling):
@@ -236,7 +239,7 @@ class Engine:
 
         previous = self.active_adapter
         try:
-            with weights_stay_packed():
+            with weights_stay_packed(), quiet_warnings():
                 if isinstance(self.model, PeftModel):
                     self.model.load_adapter(folder, adapter_name=name, is_trainable=False)
                 else:
@@ -280,7 +283,7 @@ class Engine:
             del self.loaded_adapters[name]
 
 
-def _cut_at_stop(pieces: Iterator[str], stops: tuple[str, ...], stats: GenerationStats) -> Iterator[str]:
+def _cut_at_stop(pieces: Generator[str, None, None], stops: tuple[str, ...], stats: GenerationStats) -> Iterator[str]:
     """Pass pieces through until a stop string appears; text that might begin a stop string is held back until
     the next piece decides. Closing the inner generator ends the decode, so the compute stops too."""
     held = ""
@@ -294,11 +297,17 @@ def _cut_at_stop(pieces: Iterator[str], stops: tuple[str, ...], stats: Generatio
                 if held[: min(hits)]:
                     yield held[: min(hits)]
                 return
-            keep = next((n for n in range(min(longest - 1, len(held)), 0, -1)
-                         if any(stop.startswith(held[-n:]) for stop in stops)), 0)
+            keep = next(
+                (
+                    n
+                    for n in range(min(longest - 1, len(held)), 0, -1)
+                    if any(stop.startswith(held[-n:]) for stop in stops)
+                ),
+                0,
+            )
             if len(held) > keep:
                 yield held[: len(held) - keep]
-                held = held[len(held) - keep:]
+                held = held[len(held) - keep :]
         if held:
             yield held
     finally:

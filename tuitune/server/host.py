@@ -7,6 +7,7 @@ import threading
 import time
 from typing import Any
 
+from tuitune.generation import BASE
 from tuitune.server.protocol import ApiError, model_card
 
 
@@ -59,8 +60,8 @@ class EngineHost:
         return info.name if info else ""
 
     def adapter_for(self, model: str) -> str | None:
-        """The adapter a request's `model` names; None for the base (its name, or 'base')."""
-        if model in (self.base_id, "base"):
+        """The adapter a request's `model` names; None for the base (its name, or BASE)."""
+        if model in (self.base_id, BASE):
             return None
         if model in self.engine.loaded_adapters:
             return model
@@ -70,8 +71,10 @@ class EngineHost:
         engine = self.require_ready()
         info = engine.info
         cards = [model_card(info.name, info.path, None, info.context_window, self.started)]
-        cards += [model_card(name, path, info.name, info.context_window, self.started)
-                  for name, path in engine.loaded_adapters.items()]
+        cards += [
+            model_card(name, path, info.name, info.context_window, self.started)
+            for name, path in engine.loaded_adapters.items()
+        ]
         return cards
 
     # ---- use -----------------------------------------------------------------------------------------------

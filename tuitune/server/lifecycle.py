@@ -24,12 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from tuitune.config import Settings
+from tuitune.errors import TuituneError
 from tuitune.private import private_mkdir, private_open
 
 _SOCKET_PATH_MAX = 100  # AF_UNIX paths are cut at 107 bytes on Linux
 
 
-class ServerError(RuntimeError):
+class ServerError(TuituneError, RuntimeError):
     """The engine server cannot be started, found or stopped; the message is for the user."""
 
 
@@ -109,8 +110,18 @@ def api_key(paths: EnginePaths, create: bool) -> str:
 
 def serve_argv(settings: Settings) -> list[str]:
     """The command that runs this home's server in the foreground, with the model settings this client uses."""
-    return [sys.executable, "-m", "tuitune", "--home", str(settings.home), "--model", settings.model.spec,
-            "--quant", settings.model.quant, "serve"]
+    return [
+        sys.executable,
+        "-m",
+        "tuitune",
+        "--home",
+        str(settings.home),
+        "--model",
+        settings.model.spec,
+        "--quant",
+        settings.model.quant,
+        "serve",
+    ]
 
 
 def serve_env(settings: Settings) -> dict[str, str]:
@@ -127,8 +138,15 @@ def spawn(settings: Settings) -> subprocess.Popen:
     paths = EnginePaths(settings.home)
     private_dir(paths.home)
     with private_open(paths.log, "ab") as log:
-        process = subprocess.Popen(serve_argv(settings), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                   env=serve_env(settings), start_new_session=True, close_fds=True)
+        process = subprocess.Popen(
+            serve_argv(settings),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            env=serve_env(settings),
+            start_new_session=True,
+            close_fds=True,
+        )
     # Reap it when it ends, so a long-lived client (the TUI) never keeps a zombie.
     threading.Thread(target=process.wait, name="engine-reaper", daemon=True).start()
     return process

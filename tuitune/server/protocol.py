@@ -12,14 +12,23 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from tuitune.errors import TuituneError
+
 ROLES = ("system", "user", "assistant")
 MAX_TOKENS_LIMIT = 32768
 MAX_STOPS = 4
-_ERROR_TYPES = {400: "BadRequestError", 401: "AuthenticationError", 404: "NotFoundError", 413: "BadRequestError",
-                422: "BadRequestError", 500: "InternalServerError", 503: "ServiceUnavailableError"}
+_ERROR_TYPES = {
+    400: "BadRequestError",
+    401: "AuthenticationError",
+    404: "NotFoundError",
+    413: "BadRequestError",
+    422: "BadRequestError",
+    500: "InternalServerError",
+    503: "ServiceUnavailableError",
+}
 
 
-class ApiError(Exception):
+class ApiError(TuituneError):
     """A request refused with an HTTP status; the message is for the caller."""
 
     def __init__(self, status: int, message: str, param: str | None = None) -> None:
@@ -31,8 +40,7 @@ class ApiError(Exception):
 
 
 def error_body(status: int, message: str, param: str | None = None) -> dict[str, Any]:
-    return {"error": {"message": message, "type": _ERROR_TYPES.get(status, "APIError"), "param": param,
-                      "code": status}}
+    return {"error": {"message": message, "type": _ERROR_TYPES.get(status, "APIError"), "param": param, "code": status}}
 
 
 @dataclass(frozen=True)
@@ -102,10 +110,11 @@ def _messages(value: Any) -> list[dict[str, str]]:
 def _content(value: Any, index: int) -> str:
     if isinstance(value, str):
         return value
-    if isinstance(value, list):  # content parts: only text is understood here
-        if all(isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str)
-               for part in value):
-            return "".join(part["text"] for part in value)
+    # content parts: only text is understood here
+    if isinstance(value, list) and all(
+        isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str) for part in value
+    ):
+        return "".join(part["text"] for part in value)
     raise ApiError(400, f"messages[{index}].content must be text", "messages")
 
 
@@ -148,13 +157,17 @@ def usage(stats: Any) -> dict[str, Any]:
     }
 
 
-def chunk(cid: str, model: str, delta: dict[str, Any] | None, finish: str | None = None,
-          usage_body: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> str:
+def chunk(
+    cid: str,
+    model: str,
+    delta: dict[str, Any] | None,
+    finish: str | None = None,
+    usage_body: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> str:
     """One SSE event of a streamed completion; `extra` adds top-level fields other clients ignore."""
     body: dict[str, Any] = {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
-    body["choices"] = [] if delta is None else [
-        {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-    ]
+    body["choices"] = [] if delta is None else [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
     if usage_body is not None:
         body["usage"] = usage_body
     return sse({**body, **(extra or {})})
@@ -166,13 +179,29 @@ def sse(body: Any) -> str:
 
 def completion(cid: str, model: str, text: str, stats: Any) -> dict[str, Any]:
     return {
-        "id": cid, "object": "chat.completion", "created": int(time.time()), "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None,
-                     "finish_reason": FINISH.get(stats.finish, "stop")}],
+        "id": cid,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "logprobs": None,
+                "finish_reason": FINISH.get(stats.finish, "stop"),
+            }
+        ],
         "usage": usage(stats),
     }
 
 
 def model_card(model_id: str, root: str, parent: str | None, max_len: int | None, created: float) -> dict[str, Any]:
-    return {"id": model_id, "object": "model", "created": int(created), "owned_by": "tuitune", "root": root,
-            "parent": parent, "max_model_len": max_len}
+    return {
+        "id": model_id,
+        "object": "model",
+        "created": int(created),
+        "owned_by": "tuitune",
+        "root": root,
+        "parent": parent,
+        "max_model_len": max_len,
+    }

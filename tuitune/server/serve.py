@@ -29,8 +29,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def serve(settings: Settings, host: str | None = None, port: int = 8000, engine: object = None,
-          announce=print) -> None:
+def serve(settings: Settings, host: str | None = None, port: int = 8000, engine: object = None, announce=print) -> None:
     """Blocks until the server ends. `engine` (for tests) replaces a new tuitune.model.Engine."""
     import uvicorn
 
@@ -45,9 +44,14 @@ def serve(settings: Settings, host: str | None = None, port: int = 8000, engine:
     if host is not None:
         key = settings.engine.api_key or api_key(paths, create=is_loopback(host))
         if not key:
-            raise ServerError(f"serving on {host} (not loopback) needs an API key: set TUITUNE_API_KEY, or run "
-                              f"`tuitune serve --new-key` once to write {paths.key}")
-        sock = socket.create_server((host, port), reuse_port=False)
+            raise ServerError(
+                f"serving on {host} (not loopback) needs an API key: set TUITUNE_API_KEY, or run "
+                f"`tuitune serve --new-key` once to write {paths.key}"
+            )
+        try:
+            sock = socket.create_server((host, port), reuse_port=False)
+        except OSError as exc:  # the port in use, an address not of this machine: the user's to choose again
+            raise ServerError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
         address = f"http://{host}:{port}"
     else:
         sock = _bind_unix(paths.socket)
@@ -57,15 +61,32 @@ def serve(settings: Settings, host: str | None = None, port: int = 8000, engine:
 
         engine = Engine(settings)
     engine_host = EngineHost(engine, address)
-    server = uvicorn.Server(uvicorn.Config(
-        make_server_app(engine_host, key), log_level="warning", timeout_graceful_shutdown=3, lifespan="off",
-    ))
-    _write_info(paths, {"pid": os.getpid(), "address": address, "model": settings.model.spec,
-                        "quant": settings.model.quant, "started": engine_host.started})
+    server = uvicorn.Server(
+        uvicorn.Config(
+            make_server_app(engine_host, key),
+            log_level="warning",
+            timeout_graceful_shutdown=3,
+            lifespan="off",
+        )
+    )
+    _write_info(
+        paths,
+        {
+            "pid": os.getpid(),
+            "address": address,
+            "model": settings.model.spec,
+            "quant": settings.model.quant,
+            "started": engine_host.started,
+        },
+    )
     announce(f"tuitune engine server (pid {os.getpid()}) on {address}")
     threading.Thread(target=engine_host.load, name="model-load", daemon=True).start()
-    threading.Thread(target=_watch, args=(server, engine_host, settings.engine.idle_timeout_s, lock),
-                     name="idle-timeout", daemon=True).start()
+    threading.Thread(
+        target=_watch,
+        args=(server, engine_host, settings.engine.idle_timeout_s, lock),
+        name="idle-timeout",
+        daemon=True,
+    ).start()
     # uvicorn re-raises SIGTERM once it has shut down; make that an exit that runs the clean-up below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
@@ -140,12 +161,14 @@ class ThreadedServer:
         self.host = EngineHost(engine, self.url)
         self.host.progress = "ready"
         self._sock = _bind_unix(socket_path)
-        self._server = uvicorn.Server(uvicorn.Config(make_server_app(self.host), log_level="warning",
-                                                     lifespan="off", timeout_graceful_shutdown=1))
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
-                                        name="engine-server", daemon=True)
+        self._server = uvicorn.Server(
+            uvicorn.Config(make_server_app(self.host), log_level="warning", lifespan="off", timeout_graceful_shutdown=1)
+        )
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._sock]}, name="engine-server", daemon=True
+        )
 
-    def start(self) -> "ThreadedServer":
+    def start(self) -> ThreadedServer:
         self._thread.start()
         while not self._server.started:
             time.sleep(0.01)

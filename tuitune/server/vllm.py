@@ -44,13 +44,16 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+
+from tuitune.errors import TuituneError
 
 ENTRY_MODULE = "vllm.entrypoints.openai.api_server"
 
 
-class VllmError(RuntimeError):
+class VllmError(TuituneError, RuntimeError):
     """vLLM did not start or did not become ready; the message says where its log is."""
 
 
@@ -65,10 +68,20 @@ def vllm_command(
 ) -> list[str]:
     """The argv that serves `model_folder` (a folder or hub id) with runtime-loadable LoRA adapters."""
     return [
-        python, "-m", ENTRY_MODULE,
-        "--model", model_folder,
-        "--host", host, "--port", str(port),
-        "--enable-lora", "--max-lora-rank", str(max_lora_rank), "--max-loras", str(max_loras),
+        python,
+        "-m",
+        ENTRY_MODULE,
+        "--model",
+        model_folder,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--enable-lora",
+        "--max-lora-rank",
+        str(max_lora_rank),
+        "--max-loras",
+        str(max_loras),
         *extra,
     ]
 
@@ -103,7 +116,11 @@ def start_vllm(
     full_env = {**os.environ, **vllm_env(), **(env or {})}
     with log_path.open("ab") as log:
         return subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=full_env,
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=full_env,
             start_new_session=True,
         )
 
@@ -150,10 +167,8 @@ def stop_vllm(process: subprocess.Popen, timeout: float = 30.0) -> None:
         process.wait(timeout)
         return
     _signal_group(group, signal.SIGTERM)
-    try:
+    with suppress(subprocess.TimeoutExpired):
         process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        pass
     # The API server may be gone while an engine worker lingers in the group: always sweep it.
     deadline = time.monotonic() + timeout
     while _group_alive(group) and time.monotonic() < deadline:
@@ -163,10 +178,8 @@ def stop_vllm(process: subprocess.Popen, timeout: float = 30.0) -> None:
 
 
 def _signal_group(group: int, sig: int) -> None:
-    try:
+    with suppress(ProcessLookupError):
         os.killpg(group, sig)
-    except ProcessLookupError:
-        pass
 
 
 def _group_alive(group: int) -> bool:

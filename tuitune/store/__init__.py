@@ -3,6 +3,7 @@
 from .ab import AdapterRating, Comparison
 from .curate import BASE, CurateCounts, CurateRow
 from .db import NotFound, StoreBusy, StoreError, StoreFull
+from .judgements import Judged
 from .records import Adapter, Conversation, Message, Run
 from .runs import DEAD_TRAINER
 from .store import Store
@@ -16,6 +17,7 @@ __all__ = [
     "Conversation",
     "CurateCounts",
     "CurateRow",
+    "Judged",
     "Message",
     "NotFound",
     "Run",

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .curate import BASE
+from tuitune.generation import BASE
+
 from .db import utc_now
 from .judgements import Judgements
 from .records import check_choice
@@ -68,7 +69,7 @@ class Comparisons(Judgements):
                     raise ValueError(f"message {answer.id} is not an answer to message {user_message_id}")
             if a.id == b.id:
                 raise ValueError("A and B must be two different answers")
-            for answer, value in zip((a, b), _JUDGEMENTS[winner]):
+            for answer, value in zip((a, b), _JUDGEMENTS[winner], strict=True):
                 self._add_judgement(answer.id, value, None)
             cursor = self._execute(
                 """INSERT INTO comparisons (user_message_id, a_message_id, b_message_id, a_adapter, b_adapter,
@@ -99,7 +100,9 @@ class Comparisons(Judgements):
                 counts = record.setdefault(side, [0, 0, 0])
                 counts[0 if won == 1.0 else 1 if won == 0.0 else 2] += 1
         ratings = [
-            AdapterRating(key, BASE if key is None else names.get(key, f"#{key}"), *record[key], round(elo[key], 1))
-            for key in elo
+            AdapterRating(
+                key, BASE if key is None else names.get(key, f"#{key}"), wins, losses, ties, round(elo[key], 1)
+            )
+            for key, (wins, losses, ties) in record.items()
         ]
         return sorted(ratings, key=lambda r: (-r.elo, r.name))

@@ -13,8 +13,7 @@ class Conversations(StoreBase):
         now = utc_now()
         with self.transaction():
             cursor = self._execute(
-                "INSERT INTO conversations (title, system_prompt, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?)",
+                "INSERT INTO conversations (title, system_prompt, created_at, updated_at) VALUES (?, ?, ?, ?)",
                 (title, system_prompt, now, now),
             )
         return int(cursor.lastrowid)  # type: ignore[arg-type]
@@ -26,9 +25,7 @@ class Conversations(StoreBase):
         return conversation_from_row(row)
 
     def conversations(self) -> list[Conversation]:
-        rows = self._rows(
-            "SELECT * FROM conversations WHERE deleted_at IS NULL ORDER BY updated_at DESC, id DESC"
-        )
+        rows = self._rows("SELECT * FROM conversations WHERE deleted_at IS NULL ORDER BY updated_at DESC, id DESC")
         return [conversation_from_row(row) for row in rows]
 
     def rename_conversation(self, conversation_id: int, title: str) -> None:
@@ -37,9 +34,7 @@ class Conversations(StoreBase):
 
     def set_system_prompt(self, conversation_id: int, text: str | None) -> None:
         check_text(text, "system_prompt", optional=True)
-        self._update_conversation(
-            conversation_id, "system_prompt = ?, updated_at = ?", (text, utc_now())
-        )
+        self._update_conversation(conversation_id, "system_prompt = ?, updated_at = ?", (text, utc_now()))
 
     def delete_conversation(self, conversation_id: int) -> None:
         """Soft delete: the conversation leaves every list, its rows stay on disk."""
@@ -50,19 +45,12 @@ class Conversations(StoreBase):
         """Choose the message the visible branch ends at (None: follow the newest answers)."""
         with self.transaction():
             if message_id is not None:
-                owner = self._scalar(
-                    "SELECT conversation_id FROM messages WHERE id = ?", (message_id,)
-                )
+                owner = self._scalar("SELECT conversation_id FROM messages WHERE id = ?", (message_id,))
                 if owner != conversation_id:
-                    raise ValueError(
-                        f"message {message_id} is not in conversation {conversation_id}"
-                    )
+                    raise ValueError(f"message {message_id} is not in conversation {conversation_id}")
             self._update_conversation(conversation_id, "active_leaf_id = ?", (message_id,))
 
     def _update_conversation(self, conversation_id: int, assignments: str, params: tuple) -> None:
-        cursor = self._execute(
-            f"UPDATE conversations SET {assignments} WHERE id = ?", (*params, conversation_id)
-        )
+        cursor = self._execute(f"UPDATE conversations SET {assignments} WHERE id = ?", (*params, conversation_id))
         if cursor.rowcount == 0:
             raise NotFound(f"no conversation {conversation_id}")
-

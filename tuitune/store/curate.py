@@ -1,14 +1,16 @@
 """The curate screen's reads: every judged answer with what it feeds, filtered, searched and counted in SQL.
 
-Which training set an answer feeds follows `tuitune.training.data` (that module reads the store, so the store
-cannot import it; `tests/store/test_curate.py` checks both agree):
+Which training set an answer feeds is tuitune.data's rule (`tuitune.data.rows`), which reads the store, so the
+store cannot call it: the screen filters and pages by set in SQL, so the rule is mirrored here, on the same `usable`
+predicate the data layer reads through, and `tests/store/test_curate.py` checks both agree:
 
 | answer (live, in a live conversation, not excluded, with a parent and some text) | feeds     |
 | judged good                                                                     | sft, kto  |
 | judged bad                                                                      | kto       |
 | judged good or bad, with a sibling judged the other way                         | dpo, too  |
 
-Held-out prompts (the before/after check's few) are chosen per run from the settings, so they are not marked here.
+Held-out prompts (the before/after check's few) and turns that repeat an eval prompt depend on the settings and the
+eval files, so they are not marked here; the status bar counts what training will use (`tuitune.data.sets`).
 """
 
 from __future__ import annotations
@@ -17,14 +19,15 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .judgements import Judgements
+from tuitune.config import TRAIN_METHODS
+from tuitune.generation import BASE  # also the `adapter` filter's name for answers the base model wrote
+
+from .judgements import Judgements, usable
 from .records import GENERATED_SOURCES, JUDGEMENTS, Judgement, check_choice
 
-BASE = "base"  # the `adapter` filter's name for answers the base model wrote
-METHODS = frozenset({"sft", "dpo", "kto"})
+METHODS = frozenset(TRAIN_METHODS)
 EXCERPT_CHARS = 160
 _FETCH_CHARS = 4 * EXCERPT_CHARS  # excerpts collapse whitespace, so fetch more than they show
-_WHITESPACE = "char(32, 9, 10, 11, 12, 13)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,14 +76,9 @@ class CurateCounts:
 _CURRENT = "(SELECT value FROM judgements WHERE message_id = {m}.id ORDER BY id DESC LIMIT 1)"
 
 
-def _usable(m: str) -> str:
-    """What `training.data._answers` keeps of the judged answers (besides the held-out prompts)."""
-    return f"({m}.excluded = 0 AND {m}.parent_id IS NOT NULL AND trim({m}.content, {_WHITESPACE}) <> '')"
-
-
 _JUDGED = f"""
     SELECT m.id, m.conversation_id, m.parent_id, m.adapter_id, m.source, m.created_at, m.excluded,
-           {_CURRENT.format(m="m")} AS judgement, {_usable("m")} AS usable
+           {_CURRENT.format(m="m")} AS judgement, {usable("m")} AS usable
     FROM messages m
     WHERE m.role = 'assistant' AND m.deleted_at IS NULL
       AND (SELECT deleted_at FROM conversations WHERE id = m.conversation_id) IS NULL
@@ -90,7 +88,7 @@ _JUDGED = f"""
 _PAIRED = f"""EXISTS (
     SELECT 1 FROM messages s
     WHERE s.parent_id = j.parent_id AND s.id <> j.id AND s.role = 'assistant' AND s.deleted_at IS NULL
-      AND {_usable("s")} AND {_CURRENT.format(m="s")} = (CASE j.judgement WHEN 'good' THEN 'bad' ELSE 'good' END)
+      AND {usable("s")} AND {_CURRENT.format(m="s")} = (CASE j.judgement WHEN 'good' THEN 'bad' ELSE 'good' END)
 )"""
 
 _USED = """EXISTS (
@@ -150,7 +148,7 @@ class Curate(Judgements):
         return [_curate_row(row) for row in rows]
 
     def curate_counts(self) -> CurateCounts:
-        """Per training set, what `training.data` would build now (before holding prompts out). Counting reads
+        """Per training set, what `tuitune.data.rows` would build now (before keeping any prompt out). Counting reads
         every judged answer, so the result is kept until this connection writes or another one commits."""
         with self._lock:
             key = (self._db.conn.total_changes, self._scalar("PRAGMA data_version"))
@@ -167,7 +165,7 @@ class Curate(Judgements):
                     SELECT message_id, value, MAX(id) FROM judgements GROUP BY message_id
                 ),
                 judged AS MATERIALIZED (
-                    SELECT m.id, m.parent_id, m.excluded, c.value AS judgement, {_usable("m")} AS usable
+                    SELECT m.id, m.parent_id, m.excluded, c.value AS judgement, {usable("m")} AS usable
                     FROM current c JOIN messages m ON m.id = c.message_id
                     WHERE c.value IS NOT NULL AND m.role = 'assistant' AND m.deleted_at IS NULL
                       AND (SELECT deleted_at FROM conversations WHERE id = m.conversation_id) IS NULL
@@ -288,4 +286,3 @@ def _curate_row(row: dict[str, Any]) -> CurateRow:
         used=bool(row["used"]),
         excluded=bool(row["excluded"]),
     )
-

@@ -13,30 +13,45 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from tuitune.errors import TuituneError
 from tuitune.private import private_mkdir
 from tuitune.textsafe import one_line
 
 T = TypeVar("T")
 
 
-def _import_sqlite_utils():
-    """sqlite-utils imports pandas and numpy when they are installed (0.4 s here) only to map their types in inserts,
-    which the store never makes; hiding them for that one import keeps the app's first paint fast."""
-    hidden = [name for name in ("pandas", "numpy") if name not in sys.modules]
+@contextmanager
+def _modules_hidden(*names: str) -> Iterator[None]:
+    """Inside the block `import name` raises ImportError for each of `names` not imported yet; after it, sys.modules
+    holds for them what it held before (nothing), so they import normally for everyone else."""
+    hidden = [name for name in names if name not in sys.modules]
     for name in hidden:
         sys.modules[name] = None  # type: ignore[assignment]  # makes `import name` raise ImportError
     try:
-        import sqlite_utils
+        yield
     finally:
         for name in hidden:
-            if sys.modules.get(name, 0) is None:
+            if name in sys.modules and sys.modules[name] is None:
                 del sys.modules[name]
+
+
+def _import_sqlite_utils():
+    """sqlite-utils imports pandas and numpy when they are installed (0.4 s here) only to map their types in inserts,
+    which the store never makes; hiding them for that one import keeps the app's first paint fast. Only the first
+    import is shielded, and only for its duration; once sqlite-utils is loaded nothing is hidden again."""
+    if "sqlite_utils" in sys.modules:
+        return sys.modules["sqlite_utils"]
+    with _modules_hidden("pandas", "numpy"):
+        import sqlite_utils
     return sqlite_utils
 
 
-sqlite_utils = _import_sqlite_utils()
+if TYPE_CHECKING:  # the checker sees the module itself
+    import sqlite_utils
+else:
+    sqlite_utils = _import_sqlite_utils()
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +62,11 @@ BUSY_WAIT_S = 60.0
 BUSY_NOTE = "tuitune: the store is busy (another tuitune process is writing); waiting…"
 
 
-class NotFound(LookupError):
+class NotFound(TuituneError, LookupError):
     """A row asked for by id or name is not in the store."""
 
 
-class StoreError(OSError):
+class StoreError(TuituneError, OSError):
     """The store could not do what was asked for a reason outside tuitune (another process, the disk); the
     message is one line for the user. An OSError, so the CLI prints it as one `tuitune: error:` line."""
 
@@ -320,8 +335,7 @@ class StoreBase:
             cursor = self._execute(sql, params)
             names = [d[0] for d in cursor.description]
             return [
-                {name: from_sql(value) for name, value in zip(names, row)}
-                for row in cursor.fetchall()
+                {name: from_sql(value) for name, value in zip(names, row, strict=True)} for row in cursor.fetchall()
             ]
 
     def _row(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:

@@ -12,9 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-
 from .db import utc_now
 from .judgements import Judgements
+from .messages import MESSAGE_SELECT
 from .records import (
     JUDGEMENTS,
     MESSAGE_STATUSES,
@@ -28,7 +28,6 @@ from .records import (
     conversation_from_row,
     message_from_row,
 )
-from .messages import MESSAGE_SELECT
 
 
 @dataclass(frozen=True)
@@ -147,9 +146,7 @@ class Exchange(Judgements):
                 }
                 columns = ", ".join(values)
                 marks = ", ".join("?" for _ in values)
-                cursor = self._execute(
-                    f"INSERT INTO messages ({columns}) VALUES ({marks})", tuple(values.values())
-                )
+                cursor = self._execute(f"INSERT INTO messages ({columns}) VALUES ({marks})", tuple(values.values()))
                 message_id = int(cursor.lastrowid)  # type: ignore[arg-type]
                 ids.append(message_id)
                 for j in m.judgements:
@@ -159,9 +156,7 @@ class Exchange(Judgements):
                     )
             if ids:
                 leaf = ids[-1] if record.active_leaf is None else ids[record.active_leaf]
-                self._execute(
-                    "UPDATE conversations SET active_leaf_id = ? WHERE id = ?", (leaf, conversation_id)
-                )
+                self._execute("UPDATE conversations SET active_leaf_id = ? WHERE id = ?", (leaf, conversation_id))
             if key is not None:
                 self._execute(
                     "INSERT INTO imports (key, conversation_id, source, created_at) VALUES (?, ?, ?, ?)",

@@ -89,9 +89,7 @@ class Messages(Conversations):
                 owner = self._scalar("SELECT conversation_id FROM messages WHERE id = ?", (parent_id,))
                 if owner != conversation_id:
                     raise ValueError(f"parent {parent_id} is not in conversation {conversation_id}")
-            cursor = self._execute(
-                f"INSERT INTO messages ({columns}) VALUES ({marks})", tuple(values.values())
-            )
+            cursor = self._execute(f"INSERT INTO messages ({columns}) VALUES ({marks})", tuple(values.values()))
             message_id = int(cursor.lastrowid)  # type: ignore[arg-type]
             self._execute(
                 "UPDATE conversations SET updated_at = ?, active_leaf_id = ? WHERE id = ?",
@@ -192,9 +190,7 @@ class Messages(Conversations):
 
     def path_to(self, message_id: int) -> list[Message]:
         """Root first, `message_id` last."""
-        path = self._messages(
-            "JOIN up ON up.id = m.id ORDER BY up.depth DESC", (message_id,), prefix=_PATH_IDS
-        )
+        path = self._messages("JOIN up ON up.id = m.id ORDER BY up.depth DESC", (message_id,), prefix=_PATH_IDS)
         if not path:
             raise NotFound(f"no message {message_id}")
         return path
@@ -204,8 +200,7 @@ class Messages(Conversations):
         child each step; the UI uses it to show a sibling's whole branch when the user switches to it."""
         if message_id is None:
             start = (
-                "SELECT MAX(id) FROM messages"
-                " WHERE conversation_id = ? AND parent_id IS NULL AND deleted_at IS NULL"
+                "SELECT MAX(id) FROM messages WHERE conversation_id = ? AND parent_id IS NULL AND deleted_at IS NULL"
             )
             params: tuple = (conversation_id,)
         else:
@@ -269,9 +264,7 @@ class Messages(Conversations):
 
     def set_excluded(self, message_id: int, excluded: bool) -> None:
         with self.transaction():
-            cursor = self._execute(
-                "UPDATE messages SET excluded = ? WHERE id = ?", (int(bool(excluded)), message_id)
-            )
+            cursor = self._execute("UPDATE messages SET excluded = ? WHERE id = ?", (int(bool(excluded)), message_id))
             if cursor.rowcount == 0:
                 raise NotFound(f"no message {message_id}")
 

@@ -4,8 +4,7 @@ since every store on disk records by name which of them it has applied."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import ContextManager
+from contextlib import AbstractContextManager, contextmanager
 
 from .db import sqlite_utils
 
@@ -132,8 +131,9 @@ def _imports(db: sqlite_utils.Database) -> None:
 # The FTS index reads its text from `messages` (external content, no second copy) and triggers keep it in step
 # whatever writes the rows. The update trigger fires only when `content` is assigned, so flagging, soft-deleting
 # and restoring do not reindex. Search matches words as prefixes while the user types; the 2- and 3-letter prefix
-# indexes (about as big again as the index) make a short prefix that matches half the store 10x quicker. Content holding lone surrogates is a BLOB (see db.to_sql); FTS5 reads a BLOB's
-# bytes as its text, the same bytes at insert and at delete, so such a row stays findable by its other words.
+# indexes (about as big again as the index) make a short prefix that matches half the store 10x quicker. Content
+# holding lone surrogates is a BLOB (see db.to_sql); FTS5 reads a BLOB's bytes as its text, the same bytes at insert
+# and at delete, so such a row stays findable by its other words.
 # `run_examples` unpacks runs.example_ids so "has a run used this answer" is one index probe.
 @MIGRATIONS(name="0003_curate")
 def _curate(db: sqlite_utils.Database) -> None:
@@ -211,7 +211,7 @@ def schema_version(db: sqlite_utils.Database) -> int:
     return int(db.execute("PRAGMA user_version").fetchone()[0])
 
 
-def migrate(db: sqlite_utils.Database, transaction: Callable[[], ContextManager[None]] | None = None) -> int:
+def migrate(db: sqlite_utils.Database, transaction: Callable[[], AbstractContextManager[None]] | None = None) -> int:
     """Apply pending migrations and return the schema version (the number applied). `transaction` opens the
     write transaction (the Store's, which waits out a busy lock); by default a plain BEGIN IMMEDIATE."""
     # The read-only check first: reopening an up-to-date store must not wait on another writer's lock.

@@ -85,9 +85,7 @@ class Runs(Adapters):
         if not assignments:
             return
         with self.transaction():
-            cursor = self._execute(
-                f"UPDATE runs SET {', '.join(assignments)} WHERE id = ?", (*params, run_id)
-            )
+            cursor = self._execute(f"UPDATE runs SET {', '.join(assignments)} WHERE id = ?", (*params, run_id))
             if cursor.rowcount == 0:
                 raise NotFound(f"no run {run_id}")
 
@@ -102,9 +100,7 @@ class Runs(Adapters):
         return [run_from_row(row) for row in self._rows("SELECT * FROM runs ORDER BY id DESC")]
 
     def active_runs(self) -> list[Run]:
-        rows = self._rows(
-            "SELECT * FROM runs WHERE status IN (?, ?) ORDER BY id", LIVE_RUN_STATUSES
-        )
+        rows = self._rows("SELECT * FROM runs WHERE status IN (?, ?) ORDER BY id", LIVE_RUN_STATUSES)
         return [run_from_row(row) for row in rows]
 
     def fail_dead_runs(self, is_alive: Callable[[int], bool]) -> list[int]:
@@ -116,9 +112,7 @@ class Runs(Adapters):
         alive: dict[int, bool] = {}  # each pid is asked about once
 
         def dead_ids() -> list[int]:
-            rows = self._rows(
-                "SELECT id, pid FROM runs WHERE status IN (?, ?) ORDER BY id", LIVE_RUN_STATUSES
-            )
+            rows = self._rows("SELECT id, pid FROM runs WHERE status IN (?, ?) ORDER BY id", LIVE_RUN_STATUSES)
             for row in rows:
                 if row["pid"] is not None and row["pid"] not in alive:
                     alive[row["pid"]] = is_alive(row["pid"])
@@ -155,8 +149,7 @@ class Runs(Adapters):
             }
             adapter_id = self.add_adapter(**arguments)
             self._execute(
-                "UPDATE runs SET status = 'done', adapter_id = ?, finished_at = ?, error = NULL"
-                " WHERE id = ?",
+                "UPDATE runs SET status = 'done', adapter_id = ?, finished_at = ?, error = NULL WHERE id = ?",
                 (adapter_id, utc_now(), run_id),
             )
         return adapter_id

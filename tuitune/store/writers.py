@@ -26,7 +26,7 @@ def start_token(pid: int) -> str | None:
         # Field 22 of stat, clock ticks since boot; with the boot's id it names one process for good.
         return f"{_boot_id()}:{fields[19].decode()}"
     try:
-        import psutil  # type: ignore[import-not-found]
+        import psutil
     except ImportError:
         return None
     try:

@@ -1,8 +1,11 @@
-"""Training: judgements -> trl datasets (data), the trainer process (trainer, `python -m tuitune.training`), and
-the parent side that starts, follows and cancels it (launcher). Never imports Textual; torch only in the trainer."""
+"""Training: the trainer process (trainer, `python -m tuitune.training`) and the parent side that starts, follows
+and cancels it (launcher), on the training sets `tuitune.data` builds from judgements (re-exported here for the
+callers above). Never imports Textual; torch only in the trainer."""
 
-from tuitune.training.data import NothingToTrain, TrainingSet, build, choose_method, dpo_rows, kto_rows, sft_rows
+from tuitune.data.rows import dpo_rows, kto_rows, sft_rows
+from tuitune.data.sets import NothingToTrain, TrainingSet, build, choose_method
 from tuitune.training.launcher import (
+    Launcher,
     RunHandle,
     attach,
     cancel,
@@ -14,6 +17,20 @@ from tuitune.training.launcher import (
 from tuitune.training.runs import reap_dead_runs
 
 __all__ = [
-    "NothingToTrain", "RunHandle", "TrainingSet", "attach", "build", "cancel", "choose_method", "dpo_rows",
-    "kto_rows", "live_run", "reap_dead_runs", "sft_rows", "start_run", "trainer_command", "watch",
+    "Launcher",
+    "NothingToTrain",
+    "RunHandle",
+    "TrainingSet",
+    "attach",
+    "build",
+    "cancel",
+    "choose_method",
+    "dpo_rows",
+    "kto_rows",
+    "live_run",
+    "reap_dead_runs",
+    "sft_rows",
+    "start_run",
+    "trainer_command",
+    "watch",
 ]

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tuitune.config import TRAIN_METHODS, Settings
 from tuitune.private import private_open, private_write_text
-from tuitune.config import Settings, load_settings
 
 CONFIG_FILE = "run.json"
 ROWS_FILE = "data.jsonl"
@@ -34,20 +34,20 @@ class RunConfig:
     template_fingerprint: str = field(default="", metadata={"help": "the chat template the engine uses"})
     example_ids: list[int] = field(default_factory=list, metadata={"help": "answer ids the rows came from"})
     counts: dict[str, int] = field(default_factory=dict, metadata={"help": "good, bad, pairs, rows, holdout"})
-    settings: dict[str, Any] = field(default_factory=dict, metadata={"help": "every setting, as dotted keys"})
+    settings: dict[str, Any] = field(default_factory=dict, metadata={"help": "every setting: Settings.to_dict()"})
 
     def __post_init__(self) -> None:
-        if self.method not in ("sft", "dpo", "kto"):
+        if self.method not in TRAIN_METHODS:
             raise ValueError(f"a run's method is sft, dpo or kto, not {self.method!r}")
 
     @property
     def folder(self) -> Path:
         return Path(self.run_dir)
 
-    def load_settings(self) -> Settings:
-        home = self.settings.get("home")
-        overrides = {k: v for k, v in self.settings.items() if k != "home"}
-        return load_settings(home, overrides)
+    def run_settings(self) -> Settings:
+        """The settings the run was planned with, exactly: config.toml and the environment may have changed since,
+        and neither is read again."""
+        return Settings.from_dict(self.settings)
 
     def save(self) -> Path:
         path = self.folder / CONFIG_FILE
@@ -55,18 +55,9 @@ class RunConfig:
         return path
 
     @classmethod
-    def read(cls, run_dir: str | Path) -> "RunConfig":
+    def read(cls, run_dir: str | Path) -> RunConfig:
         data = json.loads((Path(run_dir) / CONFIG_FILE).read_text(encoding="utf-8"))
         return cls(**data)
-
-
-def flat_settings(settings: Settings) -> dict[str, Any]:
-    """Settings as dotted keys that `load_settings(overrides=...)` takes back unchanged."""
-    flat: dict[str, Any] = {"home": str(settings.home)}
-    for section, values in settings.to_dict().items():
-        if isinstance(values, dict):
-            flat.update({f"{section}.{key}": value for key, value in values.items()})
-    return flat
 
 
 def write_rows(run_dir: Path, rows: list[dict[str, Any]]) -> Path:

@@ -25,27 +25,38 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
+from tuitune.config import Settings
+from tuitune.data import sets as data
+from tuitune.errors import TuituneError
 from tuitune.private import private_mkdir, private_open, private_write_text
-from tuitune.config import Settings, load_settings
 from tuitune.store import Store
-from tuitune.training import data, ranks
-from tuitune.training.config import EVENTS_FILE, LOG_FILE, RunConfig, flat_settings, write_rows
+from tuitune.training import ranks
+from tuitune.training.config import EVENTS_FILE, LOG_FILE, RunConfig, write_rows
 from tuitune.training.runs import TERMINAL, pid_alive, reap_dead_runs, remove_stale_saves, settle
 
 # Flags and the TUI dialog change these; anything else goes through settings.
-OVERRIDABLE = {"epochs": "train.epochs", "max_steps": "train.max_steps", "lr": "train.lr",
-               "batch_size": "train.batch_size", "beta": "train.beta", "r": "lora.r", "targets": "lora.targets"}
+OVERRIDABLE = {
+    "epochs": "train.epochs",
+    "max_steps": "train.max_steps",
+    "lr": "train.lr",
+    "batch_size": "train.batch_size",
+    "beta": "train.beta",
+    "r": "lora.r",
+    "targets": "lora.targets",
+}
 
 
-class RunBusy(RuntimeError):
+class RunBusy(TuituneError, RuntimeError):
     """Another run is still training."""
 
 
-class LauncherError(ValueError):
+class LauncherError(TuituneError, ValueError):
     """`train.launcher` would not run what it says."""
 
 
@@ -142,8 +153,8 @@ class RunHandle:
     def wait(self, poll_s: float = 0.2) -> dict[str, Any]:
         """Follow to the end; the terminal event."""
         last: dict[str, Any] = {}
-        for last in self.events(poll_s):
-            pass
+        for event in self.events(poll_s):
+            last = event
         return last
 
     def cancel(self) -> None:
@@ -165,10 +176,8 @@ class RunHandle:
         pid = self._trainer_pid()
         if pid and self.alive():
             ranks.request_cancel(self.run_dir)
-            try:
+            with suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
 
     def _trainer_pid(self) -> int | None:
         """The pid to signal: our own child, or the run's recorded pid when that process is this run's trainer
@@ -193,11 +202,18 @@ class RunHandle:
         run = self.store.run(self.run_id)
         if run.status == "done":  # settled by the trainer itself, whose last line we then missed
             adapter = self.store.adapter_by_id(run.adapter_id) if run.adapter_id else None
-            return {"event": "done", "adapter_path": adapter.path if adapter else "",
-                    "adapter_name": adapter.name if adapter else "", "metrics": run.metrics}
+            return {
+                "event": "done",
+                "adapter_path": adapter.path if adapter else "",
+                "adapter_name": adapter.name if adapter else "",
+                "metrics": run.metrics,
+            }
         if run.status in ("failed", "cancelled"):
-            return {"event": "error" if run.status == "failed" else "cancelled",
-                    "message": run.error or run.status, "suggestion": ""}
+            return {
+                "event": "error" if run.status == "failed" else "cancelled",
+                "message": run.error or run.status,
+                "suggestion": "",
+            }
         if ranks.cancel_requested(self.run_dir):  # cancelled before the trainer could say so
             event = {"event": "cancelled", "message": "cancelled; no adapter was saved"}
             settle(self.store, self.run_id, event)
@@ -206,9 +222,12 @@ class RunHandle:
         message = ranks.failure_summary(self.run_dir) or f"the trainer process ended without a result{how}"
         if code is not None and code < 0:
             message = f"the trainer process was killed by signal {-code}"
-        event = {"event": "error", "message": message,
-                 "suggestion": "killed by the system? it may have run out of memory: lower train.batch_size "
-                               f"or train.max_length; see {self.log_path}"}
+        event = {
+            "event": "error",
+            "message": message,
+            "suggestion": "killed by the system? it may have run out of memory: lower train.batch_size "
+            f"or train.max_length; see {self.log_path}",
+        }
         settle(self.store, self.run_id, event)
         return event
 
@@ -223,12 +242,7 @@ def _parse(line: bytes) -> dict[str, Any] | None:
 
 def settings_with(settings: Settings, overrides: Mapping[str, Any] | None) -> Settings:
     """A copy of `settings` with flag-style overrides ({'epochs': 3} or {'train.epochs': 3}); None values ignored."""
-    flat = flat_settings(settings)
-    home = flat.pop("home")
-    for key, value in (overrides or {}).items():
-        if value is not None:
-            flat[OVERRIDABLE.get(key, key)] = value
-    return load_settings(home, flat, environ={})
+    return settings.with_overrides({OVERRIDABLE.get(key, key): value for key, value in (overrides or {}).items()})
 
 
 def start_run(
@@ -257,25 +271,36 @@ def start_run(
         template_fingerprint = template_fingerprint or fp
         base_model = base_model or name
     parent = store.adapter(parent_adapter) if parent_adapter else None
-    params = {key: value for key, value in flat_settings(settings).items() if key.startswith(("train.", "lora."))}
+    params = {key: value for key, value in settings.to_dict().items() if key.startswith(("train.", "lora."))}
     private_mkdir(settings.runs_dir)
     with store.transaction():
         reap_dead_runs(store)
         _refuse_if_busy(store)
         run_id = store.create_run(
-            plan.method, params=params, example_ids=plan.example_ids, base_model=base_model,
-            template_fingerprint=template_fingerprint, reason=plan.reason, status="queued",
+            plan.method,
+            params=params,
+            example_ids=plan.example_ids,
+            base_model=base_model,
+            template_fingerprint=template_fingerprint,
+            reason=plan.reason,
+            status="queued",
         )
         store.update_run(run_id, pid=os.getpid())  # ours until the trainer's is known: alive, so not reaped
     remove_stale_saves(store, settings.adapters_dir)
     run_dir = settings.runs_dir / f"run-{run_id:04d}"
     private_mkdir(run_dir)
     config = RunConfig(
-        run_id=run_id, run_dir=str(run_dir), method=plan.method, reason=plan.reason,
+        run_id=run_id,
+        run_dir=str(run_dir),
+        method=plan.method,
+        reason=plan.reason,
         adapter_name=f"{plan.method}-run{run_id}-{time.strftime('%Y%m%d-%H%M%S')}",
-        parent_adapter_id=parent.id if parent else None, base_model=base_model,
-        template_fingerprint=template_fingerprint, example_ids=plan.example_ids, counts=plan.counts,
-        settings=flat_settings(settings),
+        parent_adapter_id=parent.id if parent else None,
+        base_model=base_model,
+        template_fingerprint=template_fingerprint,
+        example_ids=plan.example_ids,
+        counts=plan.counts,
+        settings=settings.to_dict(),
     )
     try:
         config.save()
@@ -287,8 +312,49 @@ def start_run(
         settle(store, run_id, {"event": "error", "message": f"the trainer did not start: {exc}"})
         raise
     store.update_run(run_id, pid=process.pid)
-    return RunHandle(run_id, run_dir, store, plan.method, plan.reason, plan.counts, config.adapter_name,
-                     plan.holdout, process)
+    return RunHandle(
+        run_id, run_dir, store, plan.method, plan.reason, plan.counts, config.adapter_name, plan.holdout, process
+    )
+
+
+@dataclass(frozen=True)
+class Launcher:
+    """The training runs of one home: `start_run`, `attach` and `live_run` over the settings and store they share.
+    What the TUI's panel and `tuitune train` start, find and follow runs with."""
+
+    settings: Settings
+    store: Store
+
+    def start(
+        self,
+        method: str = "auto",
+        overrides: Mapping[str, Any] | None = None,
+        *,
+        template_fingerprint: str | None = None,
+        base_model: str | None = None,
+        parent_adapter: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> RunHandle:
+        return start_run(
+            self.settings,
+            self.store,
+            method,
+            overrides,
+            template_fingerprint=template_fingerprint,
+            base_model=base_model,
+            parent_adapter=parent_adapter,
+            env=env,
+        )
+
+    def attach(self, run_id: int) -> RunHandle:
+        return attach(self.settings, self.store, run_id)
+
+    def live(self) -> RunHandle | None:
+        return live_run(self.settings, self.store)
+
+    def choose_method(self) -> tuple[str, str]:
+        """What `auto` would train now, and why."""
+        return data.choose_method(self.store, self.settings)
 
 
 def _refuse_if_busy(store: Store) -> None:
@@ -303,7 +369,12 @@ def _spawn(argv: list[str], run_dir: Path, env: Mapping[str, str] | None) -> sub
     child_env["PYTHONPATH"] = os.pathsep.join(p for p in (root, child_env.get("PYTHONPATH", "")) if p)
     with private_open(run_dir / EVENTS_FILE, "ab") as out, private_open(run_dir / LOG_FILE, "ab") as err:
         process = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=str(run_dir), env=child_env,
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            cwd=str(run_dir),
+            env=child_env,
             start_new_session=True,  # survives the TUI quitting and the SSH session dropping
         )
     # Collect its exit status when it ends, whoever follows it (or nobody): a long-lived parent such as the TUI
@@ -321,8 +392,16 @@ def attach(settings: Settings, store: Store, run_id: int) -> RunHandle:
     config = RunConfig.read(run_dir) if (run_dir / "run.json").is_file() else None
     holdout_file = run_dir / "holdout.json"
     holdout = json.loads(holdout_file.read_text(encoding="utf-8")) if holdout_file.is_file() else []
-    return RunHandle(run_id, run_dir, store, run.method, run.reason or "", config.counts if config else {},
-                     config.adapter_name if config else "", holdout)
+    return RunHandle(
+        run_id,
+        run_dir,
+        store,
+        run.method,
+        run.reason or "",
+        config.counts if config else {},
+        config.adapter_name if config else "",
+        holdout,
+    )
 
 
 def live_run(settings: Settings, store: Store) -> RunHandle | None:

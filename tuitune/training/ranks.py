@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from contextlib import suppress
 from pathlib import Path
 
 from tuitune.private import private_write_text
@@ -39,10 +40,8 @@ def cancel_requested(run_dir: str | Path) -> bool:
 
 def record_failure(run_dir: str | Path, message: str) -> None:
     """This rank's reason, in one line, for rank 0 (or the parent) to report."""
-    try:
+    with suppress(OSError):  # a full disk must not hide the original error
         private_write_text(Path(run_dir, f"rank-{rank()}.error"), message + "\n")
-    except OSError:
-        pass  # a full disk must not hide the original error
 
 
 def failures(run_dir: str | Path, *, besides: int | None = None) -> dict[int, str]:

@@ -28,15 +28,18 @@ def settle(store: Store, run_id: int, event: dict[str, Any], config: RunConfig |
         metrics = event.get("metrics") or {}
         store.update_run(run_id, metrics=metrics)
         try:
-            store.finish_run(run_id, adapter={
-                "name": event["adapter_name"],
-                "path": event["adapter_path"],
-                "method": run.method,
-                "parent_id": config.parent_adapter_id if config else None,
-                "metrics": metrics,
-                "template_fingerprint": run.template_fingerprint,
-                "example_counts": config.counts if config else None,
-            })
+            store.finish_run(
+                run_id,
+                adapter={
+                    "name": event["adapter_name"],
+                    "path": event["adapter_path"],
+                    "method": run.method,
+                    "parent_id": config.parent_adapter_id if config else None,
+                    "metrics": metrics,
+                    "template_fingerprint": run.template_fingerprint,
+                    "example_counts": config.counts if config else None,
+                },
+            )
         except ValueError:
             if store.run(run_id).status != "done":  # not a lost race: a real problem
                 raise

@@ -15,15 +15,22 @@ class ExactIds:
     def __init__(self, tokenizer: Any) -> None:
         self.tokenizer = tokenizer
 
-    def apply_chat_template(self, conversation, tokenize: bool = True, add_generation_prompt: bool = False,
-                            return_dict: bool = True, **ignored: Any):
+    def apply_chat_template(
+        self,
+        conversation,
+        tokenize: bool = True,
+        add_generation_prompt: bool = False,
+        return_dict: bool = True,
+        **ignored: Any,
+    ):
         from tuitune.model.templates import render_ids
 
         if ignored.get("return_assistant_tokens_mask") or ignored.get("tools") or ignored.get("chat_template"):
             raise NotImplementedError("tuitune's trainer gives trl plain conversations: no tools, masks or template")
         if not tokenize:
-            return self.tokenizer.apply_chat_template(conversation, tokenize=False,
-                                                      add_generation_prompt=add_generation_prompt)
+            return self.tokenizer.apply_chat_template(
+                conversation, tokenize=False, add_generation_prompt=add_generation_prompt
+            )
         ids = render_ids(self.tokenizer, list(conversation), add_generation_prompt=add_generation_prompt)
         return {"input_ids": ids, "attention_mask": [1] * len(ids)} if return_dict else ids
 
@@ -36,7 +43,7 @@ class ExactIds:
 def exact(trainer_class: type) -> type:
     """`trainer_class` preparing its datasets through `ExactIds`."""
 
-    class Exact(trainer_class):  # type: ignore[misc, valid-type]
+    class Exact(trainer_class):
         def _prepare_dataset(self, dataset, processing_class, *args, **kwargs):
             return super()._prepare_dataset(dataset, ExactIds(processing_class), *args, **kwargs)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import resource
 import shutil
@@ -24,20 +25,18 @@ import tempfile
 import threading
 import time
 import traceback
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
+from tuitune.errors import TuituneError
 from tuitune.private import make_private, private_mkdir, private_write_text
 from tuitune.training import ranks
 from tuitune.training.config import FAIL_AT_STEP_ENV, FAIL_RANK_ENV, LOG_FILE, RunConfig, read_rows
 from tuitune.training.ranks import is_main_process
 
 EXIT_DONE, EXIT_FAILED, EXIT_CANCELLED = 0, 1, 3
-# DPO alone on the 16 sample pairs (lr 1e-3, 8 steps) drove its loss to 0.03 by pushing the rejected answers down and
-# moved the held-out TL;DR rate 0 -> 0: nothing told it to write the chosen form. An SFT term on the chosen answers
-# (RPO, trl's "sft" loss type) adds exactly that, at no extra forward passes.
-DPO_LOSS = (("sigmoid", 1.0), ("sft", 1.0))
 log = logging.getLogger("tuitune.training")
 
 
@@ -45,7 +44,7 @@ class Cancelled(Exception):
     """SIGTERM or SIGINT arrived: stop, save nothing."""
 
 
-class TemplateMismatch(RuntimeError):
+class TemplateMismatch(TuituneError, RuntimeError):
     """The trainer would format prompts differently from the engine that will chat with the adapter."""
 
 
@@ -125,7 +124,10 @@ def memory_now_mb() -> float:
 def _suggestion(exc: BaseException) -> str:
     text = f"{exc.__class__.__name__} {exc}".lower()
     if isinstance(exc, MemoryError) or "out of memory" in text or "outofmemory" in text:
-        return "out of memory: lower train.batch_size (raise train.grad_accum to keep the step size), train.max_length or lora.r"
+        return (
+            "out of memory: lower train.batch_size (raise train.grad_accum to keep the step size), "
+            "train.max_length or lora.r"
+        )
     if isinstance(exc, TemplateMismatch):
         return "train with the same model.template the chat uses"
     return "see train.log in the run folder for the full traceback"
@@ -153,19 +155,26 @@ def _load_for_fsdp(source: Any) -> Any:
     import torch
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
-    quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                               bnb_4bit_compute_dtype=torch.bfloat16, bnb_4bit_quant_storage=torch.bfloat16)
-    return AutoModelForCausalLM.from_pretrained(source.path, quantization_config=quant, dtype=torch.bfloat16,
-                                                trust_remote_code=False)
+    quant = BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16,
+        bnb_4bit_quant_storage=torch.bfloat16,
+    )
+    return AutoModelForCausalLM.from_pretrained(
+        source.path, quantization_config=quant, dtype=torch.bfloat16, trust_remote_code=False
+    )
 
 
 def _load(config: RunConfig, settings: Any):
     from tuitune.model.loader import load_base, load_tokenizer
-    from tuitune.model.quiet import quiet_libraries
+    from tuitune.model.quiet import ignore_library_warnings, quiet_libraries
     from tuitune.model.source import resolve
     from tuitune.model.templates import choose_template, fingerprint
 
     quiet_libraries()
+    ignore_library_warnings()  # the trainer's own process: the libraries' advisories stay out of its log
     source = resolve(settings.model.spec, settings.cache_dir)
     tokenizer = load_tokenizer(source)
     template = choose_template(tokenizer, settings.model.template, settings.prompts_dir)
@@ -195,12 +204,23 @@ def _never_repack(model: Any) -> None:
             module.support_avx512bf16_for_cpu = False
 
 
-def _trainer_args(config: RunConfig, settings: Any, on_gpu: bool) -> dict[str, Any]:
+def steps_for(settings: Any, examples: int) -> int:
+    """train.max_steps, or train.min_steps when train.epochs would make fewer optimizer steps than that: what
+    teaches a small set is the number of updates (16 DPO pairs learned nothing in 16 steps and learned in 40).
+    -1 lets the epochs decide."""
+    t = settings.train
+    if t.max_steps != -1:
+        return t.max_steps
+    per_epoch = math.ceil(math.ceil(max(examples, 1) / (t.batch_size * ranks.world_size())) / t.grad_accum)
+    return t.min_steps if per_epoch * t.epochs < t.min_steps else -1
+
+
+def _trainer_args(config: RunConfig, settings: Any, on_gpu: bool, examples: int) -> dict[str, Any]:
     t = settings.train
     return dict(
         output_dir=str(private_mkdir(config.folder / "checkpoints")),  # trl would make it with the umask's mode
         num_train_epochs=t.epochs,
-        max_steps=t.max_steps,
+        max_steps=steps_for(settings, examples),
         learning_rate=t.lr,
         per_device_train_batch_size=t.batch_size,
         gradient_accumulation_steps=t.grad_accum,
@@ -251,9 +271,11 @@ def make_trainer(config: RunConfig, settings: Any, model: Any, tokenizer: Any, r
         target_modules=settings.lora.target_modules(),
         task_type="CAUSAL_LM",
     )
-    args = _trainer_args(config, settings, on_gpu)
+    args = _trainer_args(config, settings, on_gpu, len(rows))
     dataset = Dataset.from_list(rows)
-    common = dict(model=model, train_dataset=dataset, processing_class=tokenizer, peft_config=lora, callbacks=[callback])
+    common = dict(
+        model=model, train_dataset=dataset, processing_class=tokenizer, peft_config=lora, callbacks=[callback]
+    )
     if config.method == "sft":
         from trl import SFTConfig, SFTTrainer
 
@@ -261,12 +283,70 @@ def make_trainer(config: RunConfig, settings: Any, model: Any, tokenizer: Any, r
     if config.method == "dpo":
         from trl import DPOConfig, DPOTrainer
 
-        loss_types, weights = zip(*DPO_LOSS)
+        loss_types, weights = zip(*settings.train.dpo_losses(), strict=True)
         config_dpo = DPOConfig(**args, beta=settings.train.beta, loss_type=list(loss_types), loss_weights=list(weights))
         return exact(DPOTrainer)(args=config_dpo, **common)
     from trl import KTOConfig, KTOTrainer
 
-    return exact(KTOTrainer)(args=KTOConfig(**args, beta=settings.train.beta), **common)
+    from tuitune.training.kto_sft import with_sft_term
+
+    desirable, undesirable = kto_weights(rows)
+    loss_type, sft_weight = settings.train.kto_losses()
+    config_kto = KTOConfig(
+        **args,
+        beta=settings.train.beta,
+        loss_type=loss_type,
+        desirable_weight=desirable,
+        undesirable_weight=undesirable,
+    )
+    return with_sft_term(exact(KTOTrainer), sft_weight)(args=config_kto, **common)
+
+
+def kto_weights(rows: list[dict]) -> tuple[float, float]:
+    """(desirable, undesirable) weights that make the scarcer label count as much as the other (the KTO paper
+    keeps desirable_weight * good / (undesirable_weight * bad) within [1, 4/3]; trl warns outside it): thumbs
+    are rarely balanced."""
+    good = sum(1 for row in rows if row["label"])
+    bad = len(rows) - good
+    if not good or not bad:
+        return 1.0, 1.0
+    return (1.0, round(good / bad, 3)) if good >= bad else (round(bad / good, 3), 1.0)
+
+
+def _measure(
+    config: RunConfig, settings: Any, model: Any, tokenizer: Any, base_id: str, started: float
+) -> dict[str, Any]:
+    """Behaviour and check-set figures, base vs adapter (`tuitune.training.measure`); {} when not measured. A
+    failure here is logged and noted, never the end of a trained adapter."""
+    if not settings.train.measure or not is_main_process():
+        return {}
+    if fsdp_enabled():
+        log.info("not measuring: under FSDP every rank would have to take part in generating")
+        return {}
+    from tuitune.data import evalsets
+    from tuitune.data.prompts import system_prompt_text
+    from tuitune.training.measure import BASE_ANSWERS, measure
+
+    emit("phase", name="measure", t=round(time.perf_counter() - started, 3))
+    try:
+        system = system_prompt_text(settings.generation.system_prompt, settings.prompts_dir)
+        effect = measure(
+            model,
+            tokenizer,
+            evalsets.load(settings.home),
+            system,
+            settings.generation.repetition_penalty,
+            config.folder,
+            base_id=base_id,
+            cache=settings.runs_dir / BASE_ANSWERS,
+        )
+    except Cancelled:
+        raise
+    except Exception as exc:  # the adapter is trained: keep it, say why there are no figures
+        log.exception("measuring the adapter failed")
+        return {"error": f"{exc.__class__.__name__}: {exc}"[:300]}
+    log.info("measured: %s", effect)
+    return effect
 
 
 def _progress_callback(started: float):
@@ -322,8 +402,15 @@ def _full_state_dict(trainer: Any) -> dict[str, Any] | None:
     return trainer.accelerator.get_state_dict(trainer.model_wrapped)
 
 
-def _save(config: RunConfig, settings: Any, model: Any, source_name: str, fingerprint: str,
-          metrics: dict[str, Any], state_dict: dict[str, Any] | None = None) -> Path:
+def _save(
+    config: RunConfig,
+    settings: Any,
+    model: Any,
+    source_name: str,
+    fingerprint: str,
+    metrics: dict[str, Any],
+    state_dict: dict[str, Any] | None = None,
+) -> Path:
     """Write into a hidden temporary folder, then rename: the adapter folder exists only when complete."""
     private_mkdir(settings.adapters_dir)
     target = settings.adapters_dir / config.adapter_name
@@ -359,7 +446,7 @@ def main(config: RunConfig) -> int:
     from tuitune.store import Store
 
     started = time.perf_counter()
-    settings = config.load_settings()
+    settings = config.run_settings()
     own_stdout()
     _log_to(config.folder / LOG_FILE)
     interrupts.install()
@@ -386,12 +473,23 @@ def _train(config: RunConfig, settings: Any, store: Any, started: float) -> int:
         run = store.run(config.run_id)
         if run.status not in ("queued", "running"):
             raise RuntimeError(f"run {config.run_id} is {run.status} already")
-        store.update_run(config.run_id, status="running", metrics={"world_size": ranks.world_size()},
-                         **({} if run.pid else {"pid": os.getpgrp()}))
+        store.update_run(
+            config.run_id,
+            status="running",
+            metrics={"world_size": ranks.world_size()},
+            **({} if run.pid else {"pid": os.getpgrp()}),
+        )
     if ranks.cancel_requested(config.folder):  # cancelled before this process started
         raise Cancelled()
-    emit("start", run_id=config.run_id, method=config.method, reason=config.reason,
-         examples=config.counts.get("rows", 0), pid=os.getpid(), world_size=ranks.world_size())
+    emit(
+        "start",
+        run_id=config.run_id,
+        method=config.method,
+        reason=config.reason,
+        examples=config.counts.get("rows", 0),
+        pid=os.getpid(),
+        world_size=ranks.world_size(),
+    )
     emit("phase", name="load", t=round(time.perf_counter() - started, 3))
     source, tokenizer, model, fingerprint = _load(config, settings)
     rows, dropped = _fit(read_rows(config.folder), tokenizer, config.method, settings.train.max_length)
@@ -399,17 +497,27 @@ def _train(config: RunConfig, settings: Any, store: Any, started: float) -> int:
         raise ValueError(f"every example is longer than train.max_length ({settings.train.max_length} tokens)")
     if dropped:
         log.warning("left out %d examples longer than %d tokens", dropped, settings.train.max_length)
-    emit("phase", name="prepare", t=round(time.perf_counter() - started, 3), rows=len(rows), dropped=dropped,
-         loaded_memory_mb=round(memory_now_mb(), 1), footprint_mb=round(model.get_memory_footprint() / 2**20, 1))
+    emit(
+        "phase",
+        name="prepare",
+        t=round(time.perf_counter() - started, 3),
+        rows=len(rows),
+        dropped=dropped,
+        loaded_memory_mb=round(memory_now_mb(), 1),
+        footprint_mb=round(model.get_memory_footprint() / 2**20, 1),
+    )
     callback = _progress_callback(started)
     trainer = make_trainer(config, settings, model, tokenizer, rows, callback)
     output = trainer.train()
+    train_s = time.perf_counter() - callback.train_start
+    effect = _measure(
+        config, settings, trainer.model, tokenizer, f"{source.path}|{settings.model.quant}|{fingerprint}", started
+    )
     wrapped = type(trainer.model_wrapped).__name__
     log.info("trained %s as %s on %d process(es)", config.method, wrapped, ranks.world_size())
     if fsdp_enabled() and not getattr(trainer, "is_fsdp_enabled", False):
         log.warning("an FSDP config was given, but accelerate trained as %s (on a CPU it does not shard)", wrapped)
     with interrupts.shielded(then_raise=False):  # a cancel from here on comes too late: the adapter is complete
-        train_s = time.perf_counter() - callback.train_start
         emit("phase", name="save", t=round(time.perf_counter() - started, 3))
         metrics = {
             "train_loss": round(float(output.training_loss), 5),
@@ -422,15 +530,25 @@ def _train(config: RunConfig, settings: Any, store: Any, started: float) -> int:
             "dropped": dropped,
             "world_size": ranks.world_size(),
             **{k: v for k, v in callback.last.items() if k.startswith(("rewards/", "kl"))},
+            **({"effect": effect} if effect else {}),
         }
         state_dict = _full_state_dict(trainer)
         if not is_main_process():
             return EXIT_DONE
         path = _save(config, settings, trainer.model, source.name, fingerprint, metrics, state_dict)
-        runs.settle(store, config.run_id, {"event": "done", "adapter_path": str(path),
-                                           "adapter_name": config.adapter_name, "metrics": metrics}, config)
-        emit("done", adapter_path=str(path), adapter_name=config.adapter_name, metrics=metrics,
-             t=round(time.perf_counter() - started, 3))
+        runs.settle(
+            store,
+            config.run_id,
+            {"event": "done", "adapter_path": str(path), "adapter_name": config.adapter_name, "metrics": metrics},
+            config,
+        )
+        emit(
+            "done",
+            adapter_path=str(path),
+            adapter_name=config.adapter_name,
+            metrics=metrics,
+            t=round(time.perf_counter() - started, 3),
+        )
         return EXIT_DONE
 
 
@@ -440,14 +558,19 @@ def _stopped(config: RunConfig, store: Any) -> int:
     from tuitune.training import runs
 
     cause = ranks.failure_summary(config.folder, besides=ranks.rank())
-    cancelled = not cause and (ranks.cancel_requested(config.folder) or interrupts.signal == signal.SIGINT
-                               or ranks.world_size() == 1)
+    cancelled = not cause and (
+        ranks.cancel_requested(config.folder) or interrupts.signal == signal.SIGINT or ranks.world_size() == 1
+    )
     if cancelled:
         event = {"event": "cancelled", "message": "cancelled; no adapter was saved"}
     else:
-        event = {"event": "error", "suggestion": "see train.log in the run folder",
-                 "message": cause or f"rank {ranks.rank()} was stopped by its launcher (signal "
-                                     f"{interrupts.signal}) without a cancel: another process of the run ended"}
+        event = {
+            "event": "error",
+            "suggestion": "see train.log in the run folder",
+            "message": cause
+            or f"rank {ranks.rank()} was stopped by its launcher (signal "
+            f"{interrupts.signal}) without a cancel: another process of the run ended",
+        }
     log.warning("stopped by signal %s: %s", interrupts.signal, event["message"])
     if store is not None:
         runs.settle(store, config.run_id, event, config)

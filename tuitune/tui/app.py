@@ -1,4 +1,5 @@
-"""The tuitune app and `make_app`, the one factory the CLI and the tests share.
+"""The tuitune app and `make_app`, the one factory the CLI and the tests share; the parts it works with come wired
+from `tuitune.services.open_services`.
 
 The model lives in the engine server, not here: the window paints first, then a thread worker attaches to the
 home's server (starting it when none runs) and a message sent before it is ready waits for it. Quitting leaves the
@@ -8,29 +9,32 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from typing import Any
 
 from textual import work
 from textual.app import App, SystemCommand
-from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
+from textual.signal import Signal
 
-from tuitune.chat import Chat
-from tuitune.chat.adapters import Adapters
-from tuitune.config import Settings
+from tuitune.chat.adapters import Swap
+from tuitune.client import EngineClient
+from tuitune.config import EMBEDDED, Settings
+from tuitune.errors import TuituneError
+from tuitune.generation import BASE
+from tuitune.model.source import EMBEDDED_NAME
+from tuitune.services import Services, open_services
 from tuitune.store import Store
 from tuitune.textsafe import one_line
+from tuitune.tui import keys
 from tuitune.tui.curate.dialogs import open_export
+from tuitune.tui.errors import ReportsWorkerErrors, unexpected
 from tuitune.tui.screens.chat import ChatScreen
-from tuitune.tui.training.commands import training_commands
-from tuitune.tui.training.signals import AdapterSwapped
 
 
-class TuituneApp(App):
+class TuituneApp(ReportsWorkerErrors, App):
     CSS_PATH = "app.tcss"
     TITLE = "tuitune"
-    BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True)]
+    BINDINGS = keys.Application.bindings()
 
     class ModelProgress(Message):
         def __init__(self, text: str) -> None:
@@ -47,14 +51,26 @@ class TuituneApp(App):
             super().__init__()
             self.error = error
 
-    def __init__(self, settings: Settings, store: Store, engine: Any) -> None:
+    class AdapterChanged(Message):
+        """Brings a change of the live adapter from the thread that made it onto the event loop."""
+
+        def __init__(self, swap: Swap) -> None:
+            super().__init__()
+            self.swap = swap
+
+    def __init__(self, services: Services) -> None:
         super().__init__()
-        self.settings, self.store, self.engine = settings, store, engine
-        self.chat = Chat(settings, store, engine)
-        self.adapters = Adapters(settings, store, engine)
+        self.services = services
         self.model_ready = threading.Event()  # set when loading ends, well or badly
         self.model_error = ""  # why it ended badly; written before model_ready is set
-        self.chat_screen = ChatScreen(self.chat, store, self)
+        self.crash_line = ""  # set when an exception nothing caught ended the app: what failed, where it is logged
+        self.adapter_changed: Signal[Swap] = Signal(self, "adapter-changed")
+        services.adapters.subscribe(self._adapter_changed_anywhere)
+        self.chat_screen = ChatScreen(self)
+
+    def _adapter_changed_anywhere(self, swap: Swap) -> None:
+        """Called on the thread that swapped (a worker, mostly): only posting a message is safe there."""
+        self.post_message(self.AdapterChanged(swap))
 
     def get_default_screen(self) -> Screen:
         return self.chat_screen
@@ -64,13 +80,16 @@ class TuituneApp(App):
         self._load_model()
 
     def _model_name(self) -> str:
-        spec = self.settings.engine.url or self.settings.model.spec
-        return "SmolLM2-135M-Instruct" if spec == "embedded" else spec
+        settings = self.services.settings
+        spec = settings.engine.url or settings.model.spec
+        return EMBEDDED_NAME if spec == EMBEDDED else spec
 
     def engine_line(self) -> str:
         """Which engine this app is attached to: model, quantization, device, then '@sock' (the home's server on
         its Unix socket) or the backend and URL."""
-        info = self.engine.info
+        info = self.services.engine.info
+        if info is None:  # not attached yet
+            return ""
         where = getattr(info, "address", "") or ""
         backend = getattr(info, "backend", "local")
         if where.startswith("unix:"):
@@ -81,87 +100,83 @@ class TuituneApp(App):
 
     @work(thread=True, exit_on_error=False, group="model")
     def _load_model(self) -> None:
+        engine = self.services.engine
+
+        def progress(text: str) -> None:
+            self.post_message(self.ModelProgress(text))
+
         try:
-            if not self.engine.ready:
-                self.engine.load(progress=lambda text: self.post_message(self.ModelProgress(text)))
-        except Exception as exc:  # a missing or broken model is a message in the app, never a traceback
-            self.model_error = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-            self.model_ready.set()
-            self.post_message(self.ModelFailed(self.model_error))
+            if not engine.ready:
+                engine.load(progress=progress)
+        except TuituneError as exc:  # a missing or broken model is a message in the app, never a traceback
+            self._model_failed(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
+            return
+        except Exception as exc:  # a bug: logged, and the app still stops waiting for the model
+            self._model_failed(unexpected(self, exc, "loading the model"))
             return
         note = ""
         try:
-            self.adapters.restore()
-        except Exception as exc:
+            self.services.adapters.restore()
+        except TuituneError as exc:
             note = f"the last adapter could not be loaded, using the base model: {exc}"
+        except Exception as exc:  # still the base model, and the app goes on
+            note = unexpected(self, exc, "restoring the last adapter")
         self.model_ready.set()
         self.post_message(self.ModelLoaded(note))
 
+    def _model_failed(self, error: str) -> None:
+        self.model_error = error
+        self.model_ready.set()
+        self.post_message(self.ModelFailed(error))
+
     def on_tuitune_app_model_progress(self, event: ModelProgress) -> None:
-        if event.text == "ready" and self.engine.ready:  # the engine client reattached to a new server
+        if event.text == "ready" and self.services.engine.ready:  # the engine client reattached to a new server
             self.chat_screen.show_model(self.engine_line())
         else:
             self.chat_screen.show_model(f"model: {event.text}")
 
     def on_tuitune_app_model_loaded(self, event: ModelLoaded) -> None:
-        info = self.engine.info
-        self.chat_screen.show_model(self.engine_line(), self.engine.active_adapter or "base")
+        self.chat_screen.show_model(self.engine_line(), self.services.engine.active_adapter or BASE)
         if event.note:
             self.notify(one_line(event.note, 300), severity="warning", markup=False)
 
     def on_tuitune_app_model_failed(self, event: ModelFailed) -> None:
         self.chat_screen.show_model(f"no model: {event.error}")
-        self.notify(one_line(f"the model could not be loaded: {event.error}", 300), severity="error",
-                    markup=False, timeout=30)
+        self.notify(
+            one_line(f"the model could not be loaded: {event.error}", 300), severity="error", markup=False, timeout=30
+        )
 
-    def on_adapter_swapped(self, event: AdapterSwapped) -> None:
-        self.chat_screen.status.show(adapter=event.name or "base")
+    def on_tuitune_app_adapter_changed(self, event: AdapterChanged) -> None:
+        self.adapter_changed.publish(event.swap)
+
+    def _handle_exception(self, error: Exception) -> None:
+        # Textual has no public hook for an exception nothing caught (a bug in a handler): it ends the app and prints
+        # the traceback to a terminal that is about to be cleared. Logged here first, the CLI can name the log.
+        self.crash_line = unexpected(self, error, "the app")
+        super()._handle_exception(error)
 
     async def action_quit(self) -> None:
         # The generation thread checks this flag every token, so the app does not wait on a long answer; a client
         # still waiting for the engine server to load gives up at once (the server goes on loading for next time).
         self.chat_screen.stop_generation()
-        close = getattr(self.engine, "close", None)
-        if close is not None and not self.engine.ready:
+        engine = self.services.engine
+        close = getattr(engine, "close", None)
+        if close is not None and not engine.ready:
             close()
         self.exit()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        chat = self.chat_screen
-        if screen is not chat:
-            return
-        yield SystemCommand("New conversation", "Start a new conversation (ctrl+n)", chat.action_new_conversation)
-        yield SystemCommand("Rename conversation", "Rename the open conversation", chat.action_rename_conversation)
-        yield SystemCommand("Delete conversation", "Delete the open conversation (asks first)",
-                            chat.action_delete_conversation)
-        yield SystemCommand("System prompt", "Pick or type this conversation's system prompt (F6)",
-                            chat.action_system_prompt)
-        yield SystemCommand("Toggle conversation list", "Show or hide the list (ctrl+s)",
-                            chat.action_toggle_conversations)
-        yield SystemCommand("Judge good", "Mark the selected answer good (F2)", lambda: chat.action_judge("good"))
-        yield SystemCommand("Judge bad", "Mark the selected answer bad (F3)", lambda: chat.action_judge("bad"))
-        yield SystemCommand("Edit message", "Edit the selected message (e)", chat.action_edit)
-        yield SystemCommand("Regenerate answer", "A new sibling answer (F4)", chat.action_regenerate)
-        yield SystemCommand("Stop generating", "Stop the answer in flight (Esc)", chat.action_stop)
-        yield SystemCommand("Curate judged answers", "Filter, search, re-judge, exclude, delete (F8)",
-                            chat.action_curate)
-        yield SystemCommand("Blind A/B", "Two adapters (or one and base) answer the latest turn blind (F9)",
-                            chat.action_ab_test)
-        yield SystemCommand("Export", "Judged data as sft / dpo / kto / conversations JSONL or Parquet",
-                            lambda: open_export(self, self.store, self.settings))
-        yield from training_commands(chat)
-        yield SystemCommand("Keys", "Every key binding (F1)", chat.action_help)
+        if screen is self.chat_screen:
+            yield from keys.palette(self, screen)
+
+    def action_export(self) -> None:
+        """Ask for a format and a path, then export (the palette's Export)."""
+        open_export(self, self.services.store, self.services.settings)
 
 
-def make_app(settings: Settings, *, store: Store | None = None, engine: Any = None) -> TuituneApp:
-    """The app over `settings`; the store is opened and the engine client created here unless given."""
-    if store is None:
-        # A short bound: a write must never freeze the event loop for long while another process holds the store.
-        store = Store.open(settings.db_path, busy_wait_s=2.0, on_busy=lambda: None)
-    store.mark_streaming_stopped()
-    if engine is None:
-        from tuitune.client import EngineClient
-
-        engine = EngineClient(settings)
-    return TuituneApp(settings, store, engine)
+def make_app(settings: Settings, *, store: Store | None = None, engine: EngineClient | None = None) -> TuituneApp:
+    """The app over `settings`; the store is opened and the engine client created unless given (`open_services`).
+    A store opened here waits briefly: a write must never freeze the event loop for long while another process
+    holds the store."""
+    return TuituneApp(open_services(settings, store=store, engine=engine, busy_wait_s=2.0, on_busy=lambda: None))

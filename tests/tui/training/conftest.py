@@ -10,11 +10,11 @@ import pytest
 
 @pytest.fixture
 def tiny_settings(settings):
-    settings.train.method = "sft"
-    settings.train.max_steps = 2
-    settings.train.batch_size = 2
-    settings.train.max_length = 128
-    return settings
+    """Pass them to `app_for(engine, tiny_settings)`: the app trains with them."""
+    return settings.with_overrides(
+        {"train.method": "sft", "train.max_steps": 2, "train.batch_size": 2, "train.max_length": 128,
+         "train.measure": False}  # measuring is shown in the whole-loop test, on the tiny eval sets
+    )
 
 
 async def wait_until(pilot, condition, timeout: float, what: str) -> None:

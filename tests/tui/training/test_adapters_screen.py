@@ -3,9 +3,11 @@ store alike, and the table says what is live."""
 
 from __future__ import annotations
 
+import threading
+
+from tuitune.chat.adapters import PREVIOUS
 from tuitune.tui.screens.dialogs import ConfirmScreen
 from tuitune.tui.training.adapters_screen import AdaptersScreen
-from tuitune.tui.training.signals import PREVIOUS
 
 from ..helpers import SIZE, screen_text, settle, widget_text
 from .conftest import wait_until
@@ -22,8 +24,8 @@ async def test_switch_base_rollback_and_delete(app_for, clean_engine, store, mak
     app = app_for(clean_engine)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        app.adapters.add(make_adapter("one", seed=1), "one")
-        app.adapters.add(make_adapter("two", seed=2), "two")
+        app.services.adapters.add(make_adapter("one", seed=1), "one")
+        app.services.adapters.add(make_adapter("two", seed=2), "two")
         await pilot.press("f7")
         screen = app.screen
         assert isinstance(screen, AdaptersScreen)
@@ -67,7 +69,7 @@ async def test_the_table_never_renders_markup_from_a_name(app_for, clean_engine,
     app = app_for(clean_engine)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        app.adapters.add(make_adapter("one", seed=1), "one")
+        app.services.adapters.add(make_adapter("one", seed=1), "one")
         adapter = store.adapter("one")
         # a run's reason or a parent's name is data; a name that looks like markup shows as typed
         store.add_adapter("x[b]y", adapter.path, adapter.base_model, method="[red]sft",
@@ -75,3 +77,23 @@ async def test_the_table_never_renders_markup_from_a_name(app_for, clean_engine,
         await pilot.press("f7")
         table = widget_text(app, app.screen.query_one("#adapters-table"))
         assert "x[b]y" in table and "[red]sft" in table and "1.250" in table and "7 " in table
+
+
+async def test_a_swap_made_elsewhere_reaches_the_status_bar_and_the_open_adapters_screen(app_for, clean_engine,
+                                                                                          make_adapter):
+    """The adapters service announces every change of the live adapter; the app's `adapter_changed` signal carries
+    it to the chat screen's status bar and to an open adapters screen, whoever swapped (here a thread, as the
+    training panel's worker swaps a finished run in)."""
+    app = app_for(clean_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        adapters = app.services.adapters
+        adapters.add(make_adapter("one", seed=1), "one")
+        await pilot.press("f7")
+        assert isinstance(app.screen, AdaptersScreen) and "live: base" in screen_text(app)
+        assert app.chat_screen.status.adapter == "base"
+        swap = threading.Thread(target=adapters.use, args=("one",))
+        swap.start()
+        await wait_until(pilot, lambda: not swap.is_alive() and "live: one" in screen_text(app), 60, "the swap")
+        await wait_until(pilot, lambda: app.chat_screen.status.adapter == "one", 10, "the status bar hearing it")
+        assert "roll back goes to: base" in screen_text(app)

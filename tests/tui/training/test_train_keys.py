@@ -83,8 +83,8 @@ async def test_the_train_dialog_returns_method_and_settings_and_refuses_bad_numb
 
 async def test_cancel_key_stops_the_run_and_registers_nothing(app_for, short_engine, store, tiny_settings):
     sample_data(store)
-    tiny_settings.train.max_steps = 50  # long enough that it cannot finish first
-    app = app_for(short_engine)
+    tiny_settings = tiny_settings.with_overrides({"train.max_steps": 50})  # long enough that it cannot finish first
+    app = app_for(short_engine, tiny_settings)
     shown = record_notices(app)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -107,8 +107,8 @@ async def test_a_run_started_outside_is_followed_and_swapped_in(app_for, clean_e
     sample_data(store)
     handle = start_run(tiny_settings, store, "sft", template_fingerprint=clean_engine.template_fingerprint,
                        base_model=clean_engine.info.name)
-    clean_engine.settings.generation.max_new_tokens = 8
-    app = app_for(clean_engine)
+    clean_engine.settings = clean_engine.settings.with_overrides({"generation.max_new_tokens": 8})
+    app = app_for(clean_engine, tiny_settings)
     async with app.run_test(size=SIZE) as pilot:
         panel = app.chat_screen.query_one(TrainingPanel)
         await pilot.pause()
@@ -130,7 +130,7 @@ async def test_a_run_started_outside_is_followed_and_swapped_in(app_for, clean_e
 
 async def test_quitting_the_app_leaves_the_run_training(app_for, short_engine, store, tiny_settings):
     sample_data(store)
-    app = app_for(short_engine)
+    app = app_for(short_engine, tiny_settings)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         panel = app.chat_screen.query_one(TrainingPanel)
@@ -156,8 +156,8 @@ async def test_a_run_that_ended_while_the_app_was_closed_is_swapped_in_at_start(
     adapter_id = store.add_adapter("closed", str(folder), clean_engine.info.name, method="sft", run_id=run_id)
     store.update_run(run_id, status="done", adapter_id=adapter_id, run_dir=str(run_dir))
     store.set_setting(PENDING, str(run_id))  # the app that followed it quit before it ended
-    clean_engine.settings.generation.max_new_tokens = 4
-    app = app_for(clean_engine)
+    clean_engine.settings = clean_engine.settings.with_overrides({"generation.max_new_tokens": 4})
+    app = app_for(clean_engine, tiny_settings)
     async with app.run_test(size=SIZE) as pilot:
         panel = app.chat_screen.query_one(TrainingPanel)
         await wait_until(pilot, lambda: panel.state == "done", 60, "the swap at start")

@@ -3,15 +3,19 @@ question gets a different answer (greedy both times)."""
 
 from __future__ import annotations
 
+from textual.widgets import DataTable
+
+from tuitune.data.rows import judgement_counts
 from tuitune.tui.screens.dialogs import EditScreen
+from tuitune.tui.training.adapters_screen import AdaptersScreen
 from tuitune.tui.training.dialogs import BeforeAfterScreen
 from tuitune.tui.training.panel import TrainingPanel
 
 from ..helpers import SIZE, screen_text, send, settle, widget_text
 from .conftest import wait_until
 
-QUESTION = "What is the capital of France?"
-BETTER = "TL;DR: Paris.\n\nParis has been the capital of France for centuries."
+QUESTION = "What is the capital of Peru?"  # not a check question: those are never trained on
+BETTER = "TL;DR: Lima.\n\nLima has been the capital of Peru since 1535."
 
 
 def last_answer(store):
@@ -19,11 +23,13 @@ def last_answer(store):
     return [m for m in store.branch(conversation.id) if m.role == "assistant"][-1]
 
 
-async def test_chat_judge_train_swap_and_the_answer_changes(app_for, clean_engine, store, tiny_settings):
-    clean_engine.settings.generation.max_new_tokens = 12
-    tiny_settings.train.max_steps = 8  # one short example: a few steps of it are quick
+async def test_chat_judge_train_swap_and_the_answer_changes(app_for, clean_engine, store, tiny_settings,
+                                                            tiny_eval_sets):
+    clean_engine.settings = clean_engine.settings.with_overrides({"generation.max_new_tokens": 12})
+    # One short example: a few steps are quick; measured on the tiny eval sets in the home.
+    tiny_settings = tiny_settings.with_overrides({"train.max_steps": 8, "train.measure": True})
     assert clean_engine.settings.generation.temperature == 0  # greedy: a changed answer is the adapter's doing
-    app = app_for(clean_engine)
+    app = app_for(clean_engine, tiny_settings)
     async with app.run_test(size=SIZE) as pilot:
         await send(pilot, QUESTION)
         before = last_answer(store)
@@ -36,7 +42,7 @@ async def test_chat_judge_train_swap_and_the_answer_changes(app_for, clean_engin
         app.screen.query_one("#editor").load_text(BETTER)
         await pilot.press("ctrl+s")
         await settle(pilot)
-        assert store.judgement_counts()["good"] == 1 and store.judgement_counts()["pairs"] == 1
+        assert judgement_counts(store)["good"] == 1 and judgement_counts(store)["pairs"] == 1
 
         panel = app.chat_screen.query_one(TrainingPanel)
         await pilot.press("f5")  # train.method = sft
@@ -45,6 +51,10 @@ async def test_chat_judge_train_swap_and_the_answer_changes(app_for, clean_engin
         await wait_until(pilot, lambda: panel.state == "done", 200, "training and the swap")
         assert panel.losses, "the panel showed no progress"
         name = store.adapters()[0].name
+        effect = store.adapters()[0].metrics["effect"]  # measured on the tiny sets in the home
+        shown = widget_text(app, panel)
+        assert f"behaviour (first line ~ 2 patterns, 2 held-out prompts) {effect['base_rate']:.2f}→" in shown
+        assert f"checks (2 questions) {effect['base_accuracy']:.2f}→{effect['adapter_accuracy']:.2f}" in shown
         assert clean_engine.active_adapter == name == store.get_setting("active_adapter")
         assert isinstance(app.screen, BeforeAfterScreen)
         shown = screen_text(app)
@@ -56,3 +66,12 @@ async def test_chat_judge_train_swap_and_the_answer_changes(app_for, clean_engin
         after = last_answer(store)
         assert after.id != before.id and after.adapter_id == store.adapter(name).id
         assert after.content.strip() != before.content.strip()
+
+        await pilot.press("f7")  # the adapters screen: behaviour and checks, base→adapter, beside the adapter
+        await settle(pilot)
+        assert isinstance(app.screen, AdaptersScreen)
+        table = app.screen.query_one(DataTable)
+        columns = [str(column.label) for column in table.columns.values()]
+        row = dict(zip(columns, (str(cell) for cell in table.get_row(name)), strict=True))
+        assert row["behaviour"] == f"{effect['base_rate']:.2f}→{effect['adapter_rate']:.2f}"
+        assert row["checks"].startswith(f"{effect['base_accuracy']:.2f}→{effect['adapter_accuracy']:.2f}")

@@ -8,7 +8,6 @@ import threading
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
@@ -16,9 +15,12 @@ from textual.widgets import Label, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
 from tuitune.chat import ABRound, ABTest, ChatError, Reveal
+from tuitune.errors import TuituneError
 from tuitune.store import BASE, AdapterRating, Store
 from tuitune.store.records import Message as StoredMessage
 from tuitune.textsafe import one_line, visible
+from tuitune.tui import keys
+from tuitune.tui.errors import ReportsWorkerErrors, unexpected
 
 LABELS = ("A", "B")
 BASE_VALUE = "\0base"  # the base model's value in the list; a NUL is never in an adapter's name
@@ -63,10 +65,7 @@ def reveal_line(reveal: Reveal) -> str:
 class ContendersScreen(ModalScreen[tuple[str | None, str | None] | None]):
     """Two of the base and the registered adapters, with their records so far. Dismisses with the pair."""
 
-    BINDINGS = [
-        Binding("s,ctrl+s", "start", "Start", priority=True),
-        Binding("escape", "cancel", "Cancel"),
-    ]
+    BINDINGS = keys.Contenders.bindings()
 
     def __init__(self, store: Store, active: str | None) -> None:
         super().__init__(classes="dialog-screen")
@@ -115,18 +114,11 @@ class ContendersScreen(ModalScreen[tuple[str | None, str | None] | None]):
 
 
 # ---- the round -------------------------------------------------------------------------------------------------
-class ABScreen(ModalScreen[Reveal | None]):
+class ABScreen(ReportsWorkerErrors, ModalScreen[Reveal | None]):
     """Both answers side by side as they stream (A first, then B), the pick, then the reveal.
     Dismisses with the Reveal, or None when cancelled before the pick."""
 
-    BINDINGS = [
-        Binding("1,a", "pick('A')", "A better"),
-        Binding("2,b", "pick('B')", "B better"),
-        Binding("3,t", "pick('tie')", "Tie"),
-        Binding("4,x", "pick('both_bad')", "Both bad"),
-        Binding("enter", "close", "Continue", show=False),
-        Binding("escape", "cancel", "Cancel"),
-    ]
+    BINDINGS = keys.BlindRound.bindings()
 
     class Started(Message):
         def __init__(self, label: str) -> None:
@@ -185,8 +177,11 @@ class ABScreen(ModalScreen[Reveal | None]):
                 self.post_message(self.Started(label))
                 for piece in answer:
                     self.post_message(self.Chunk(label, piece))
-        except Exception as exc:  # ChatError, AdapterError, EngineError: for the user to read
+        except TuituneError as exc:  # ChatError, AdapterError, EngineError: for the user to read
             self.post_message(self.Written(None, str(exc) or exc.__class__.__name__))
+            return
+        except Exception as exc:  # a bug: logged, and the round still ends
+            self.post_message(self.Written(None, unexpected(self.app, exc, "the A/B round")))
             return
         self.post_message(self.Written(round))
 
@@ -227,8 +222,11 @@ class ABScreen(ModalScreen[Reveal | None]):
         for label in LABELS:
             side = self.side(label)
             side.border_title = Text(f"{label} · {one_line(names[label], 30)}")
-            side.add_class("-chosen" if self.reveal.continue_id == getattr(self.reveal, f"{label.lower()}_message_id")
-                           else "-other")
+            side.add_class(
+                "-chosen"
+                if self.reveal.continue_id == getattr(self.reveal, f"{label.lower()}_message_id")
+                else "-other"
+            )
         self.hint(Text(f"{reveal_line(self.reveal)} · Enter continues the chat"))
 
     def action_close(self) -> None:

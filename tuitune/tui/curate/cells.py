@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from tuitune.store import CurateCounts, CurateRow
+from tuitune.store import BASE, CurateCounts, CurateRow
 from tuitune.store.records import GENERATED_SOURCES, Message
 from tuitune.textsafe import one_line, visible
 
@@ -27,8 +27,9 @@ def column_widths(total: int) -> dict[str, int]:
 def feeds_cell(row: CurateRow) -> Text:
     if row.excluded:
         return Text("excl", style="red")
-    return Text("".join(letter if method in row.feeds else "·" for method, letter in
-                        (("sft", "S"), ("dpo", "D"), ("kto", "K"))))
+    return Text(
+        "".join(letter if method in row.feeds else "·" for method, letter in (("sft", "S"), ("dpo", "D"), ("kto", "K")))
+    )
 
 
 def judgement_cell(judgement: str | None, excluded: bool = False) -> Text:
@@ -74,9 +75,9 @@ def exchange_text(path: list[Message], focus_id: int) -> Text:
     """The whole exchange down to the answer, each turn headed by who wrote it."""
     text = Text()
     for message in path:
-        who = message.role
+        who: str = message.role
         if message.role == "assistant":
-            writer = message.adapter or ("base" if message.source in GENERATED_SOURCES else message.source)
+            writer = message.adapter or (BASE if message.source in GENERATED_SOURCES else message.source)
             who += f" · {writer}"
             if message.judgement:
                 who += f" · {message.judgement}"

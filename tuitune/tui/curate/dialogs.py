@@ -15,16 +15,10 @@ from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tuitune.config import Settings
-from tuitune.exchange import EXPORT_FORMATS
+from tuitune.errors import TuituneError
+from tuitune.exchange.names import EXPORT_DESCRIPTIONS, EXPORT_FORMATS
 from tuitune.store import Store
 from tuitune.textsafe import one_line
-
-FORMAT_HELP = {
-    "sft": "good answers as chat rows (trl SFTTrainer)",
-    "dpo": "chosen / rejected pairs (trl DPOTrainer)",
-    "kto": "good and bad answers with a label (trl KTOTrainer)",
-    "conversations": "every conversation tree, lossless (tuitune import)",
-}
 
 
 class ExchangeScreen(ModalScreen[None]):
@@ -61,19 +55,19 @@ class ExportScreen(ModalScreen[tuple[str, Path] | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, fmt: str = "sft") -> None:
+    def __init__(self, fmt: str = EXPORT_FORMATS[0]) -> None:
         super().__init__(classes="dialog-screen")
         self.fmt = fmt
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog -wide"):
             yield Label("Export the judged data", classes="dialog-title")
-            yield OptionList(
-                *[Option(Text(f"{fmt:<14}{FORMAT_HELP[fmt]}"), id=fmt) for fmt in EXPORT_FORMATS], id="export-formats"
-            )
+            options = [Option(Text(f"{fmt:<14}{EXPORT_DESCRIPTIONS[fmt]}"), id=fmt) for fmt in EXPORT_FORMATS]
+            yield OptionList(*options, id="export-formats")
             yield Input(str(default_path(self.fmt)), id="export-path")
-            yield Label("up/down format · Enter exports to the path (.parquet for Parquet) · Esc cancels",
-                        classes="dialog-hint")
+            yield Label(
+                "up/down format · Enter exports to the path (.parquet for Parquet) · Esc cancels", classes="dialog-hint"
+            )
 
     def on_mount(self) -> None:
         formats = self.query_one("#export-formats", OptionList)
@@ -114,8 +108,13 @@ def open_export(app: App, store: Store, settings: Settings) -> None:
     def chosen(choice: tuple[str, Path] | None) -> None:
         if choice is not None:
             fmt, path = choice
-            app.run_worker(lambda: _export(app, store, settings, fmt, path), thread=True, group="export",
-                           exit_on_error=False, name=f"export {fmt}")
+            app.run_worker(
+                lambda: _export(app, store, settings, fmt, path),
+                thread=True,
+                group="export",
+                exit_on_error=False,
+                name=f"export {fmt}",
+            )
 
     app.push_screen(ExportScreen(), chosen)
 
@@ -125,7 +124,7 @@ def _export(app: App, store: Store, settings: Settings, fmt: str, path: Path) ->
 
     try:
         count = export(store, settings, fmt, path)
-    except Exception as exc:  # an unwritable path or an empty Parquet export: a notice, never a traceback
+    except TuituneError as exc:  # an unwritable path or an empty Parquet export: a notice, never a traceback
         message, severity = f"export failed: {exc}", "error"
     else:
         message, severity = f"exported {count:,} {fmt} records to {path}", "information"

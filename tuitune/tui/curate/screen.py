@@ -11,7 +11,6 @@ from typing import Any
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.events import Resize
 from textual.message import Message
@@ -19,11 +18,14 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, Static
 
-from tuitune.config import Settings
+from tuitune.config import TRAIN_METHODS, Settings
+from tuitune.errors import TuituneError
 from tuitune.store import BASE, CurateCounts, CurateRow, Store
 from tuitune.textsafe import one_line
+from tuitune.tui import keys
 from tuitune.tui.curate.cells import ORDER, column_widths, counts_text, exchange_text, row_cells
 from tuitune.tui.curate.dialogs import ExchangeScreen, open_export
+from tuitune.tui.errors import ReportsWorkerErrors
 from tuitune.tui.screens.dialogs import ConfirmScreen
 from tuitune.tui.screens.help import HelpScreen
 
@@ -33,10 +35,15 @@ SEARCH_DELAY_S = 0.25
 # Each filter's values in the order its key cycles through them; None is "all".
 CYCLES: dict[str, tuple[Any, ...]] = {
     "judgement": (None, "good", "bad"),
-    "method": (None, "sft", "dpo", "kto"),
+    "method": (None, *TRAIN_METHODS),
     "used": (None, True, False),
 }
-FILTER_KEYS = {"judgement": "j", "adapter": "w", "method": "m", "used": "n"}
+FILTER_KEYS = {
+    "judgement": keys.Curate.JUDGED.name,
+    "adapter": keys.Curate.WRITER.name,
+    "method": keys.Curate.METHOD.name,
+    "used": keys.Curate.USED.name,
+}
 
 
 @dataclass(frozen=True)
@@ -56,23 +63,8 @@ class Filters:
         return str(value)
 
 
-class CurateScreen(Screen[None]):
-    BINDINGS = [
-        Binding("escape", "back", "Back"),
-        Binding("slash", "focus_search", "Search", key_display="/"),
-        Binding("enter,o", "open", "Open", show=False),
-        Binding("g", "judge('good')", "Good"),
-        Binding("b", "judge('bad')", "Bad"),
-        Binding("x", "exclude", "Exclude"),
-        Binding("d,delete", "delete", "Delete"),
-        Binding("u", "undo", "Undo"),
-        Binding("e", "export", "Export"),
-        Binding("j", "cycle('judgement')", "Judged", show=False),
-        Binding("w", "cycle('adapter')", "Writer", show=False),
-        Binding("m", "cycle('method')", "Method", show=False),
-        Binding("n", "cycle('used')", "Used", show=False),
-        Binding("f1,question_mark", "help", "Help"),
-    ]
+class CurateScreen(ReportsWorkerErrors, Screen[None]):
+    BINDINGS = keys.Curate.bindings()
 
     class Loaded(Message):
         def __init__(self, token: int, rows: list[CurateRow], offset: int, keep_id: int | None) -> None:
@@ -105,8 +97,7 @@ class CurateScreen(Screen[None]):
         with Vertical(id="curate"):
             yield Static(counts_text(None), id="curate-counts", markup=False)
             yield Static(id="curate-filters", markup=False)
-            yield Input(placeholder="search prompts and answers  (/ here, Esc back to the table)",
-                        id="curate-search")
+            yield Input(placeholder="search prompts and answers  (/ here, Esc back to the table)", id="curate-search")
             yield DataTable(id="curate-table", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
@@ -150,7 +141,7 @@ class CurateScreen(Screen[None]):
                 judgement=filters.judgement, adapter=filters.adapter, method=filters.method, used=filters.used,
                 search=filters.search or None, limit=PAGE, offset=offset,
             )  # fmt: skip
-        except Exception as exc:  # a query the store refuses is a notice, never a traceback
+        except TuituneError as exc:  # a busy or failing store is a notice; anything else, a logged bug
             self.post_message(self.Failed(str(exc) or exc.__class__.__name__))
             return
         self.post_message(self.Loaded(token, rows, offset, keep_id))
@@ -192,7 +183,7 @@ class CurateScreen(Screen[None]):
     def _counts_worker(self) -> None:
         try:
             self.post_message(self.Counted(self.store.curate_counts()))
-        except Exception as exc:
+        except TuituneError as exc:
             self.post_message(self.Failed(str(exc) or exc.__class__.__name__))
 
     @on(Counted)
@@ -216,8 +207,10 @@ class CurateScreen(Screen[None]):
         for name, key in FILTER_KEYS.items():
             line.append(f"{key}", style="bold reverse")
             line.append(f" {'writer' if name == 'adapter' else name}: ")
-            line.append(one_line(self.filters.describe(name), 20), style="bold" if getattr(self.filters, name)
-                        is not None else "")
+            line.append(
+                one_line(self.filters.describe(name), 20),
+                style="bold" if getattr(self.filters, name) is not None else "",
+            )
             line.append("  ")
         shown = f"{len(self.rows):,}{'+' if self.more else ''} shown"
         line.append(shown, style="dim")
@@ -249,7 +242,8 @@ class CurateScreen(Screen[None]):
         values = CYCLES.get(name) or (None, BASE, *[a.name for a in self.store.adapters()])
         current = getattr(self.filters, name)
         after = values[(values.index(current) + 1) % len(values)] if current in values else None
-        self.filters = replace(self.filters, **{name: after})
+        changes: dict[str, Any] = {name: after}
+        self.filters = replace(self.filters, **changes)
         self._show_filters()
         self.load(self.current_id())
 

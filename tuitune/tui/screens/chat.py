@@ -8,24 +8,31 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Markdown, OptionList
+from textual.worker import get_current_worker
 
-from tuitune.chat import ABTest, Answer, Chat, ChatError, system_prompt_names
-from tuitune.store import Store
+from tuitune.chat import ABTest, Answer, ChatError, system_prompt_names
+from tuitune.chat.adapters import Swap
+from tuitune.data.evalsets import EvalSetError
+from tuitune.data.sets import trainable_counts
+from tuitune.errors import TuituneError
+from tuitune.generation import BASE
 from tuitune.store.records import Message as StoredMessage
 from tuitune.textsafe import one_line
+from tuitune.tui import keys
 from tuitune.tui.curate.ab import ABScreen, ContendersScreen, ab_turn, reveal_line
 from tuitune.tui.curate.screen import CurateScreen
+from tuitune.tui.errors import ReportsWorkerErrors, unexpected
+from tuitune.tui.host import Host
 from tuitune.tui.screens.dialogs import ConfirmScreen, EditScreen, RenameScreen, SystemPromptScreen
 from tuitune.tui.screens.help import HelpScreen
 from tuitune.tui.training.adapters_screen import AdaptersScreen
@@ -40,32 +47,8 @@ Start = Callable[[threading.Event], Answer]
 DRAW_EVERY_S = 0.1
 
 
-class ModelState(Protocol):
-    """Where the screen learns whether the model is loaded (the app loads it)."""
-
-    model_ready: threading.Event
-    model_error: str
-
-
-class ChatScreen(Screen):
-    # F-keys are priority bindings: they act from anywhere, even where a widget has its own use for them
-    # (TextArea binds f6/f7).
-    BINDINGS = [
-        Binding("f1,question_mark", "help", "Help"),
-        Binding("f2", "judge('good')", "Good", priority=True),
-        Binding("f3", "judge('bad')", "Bad", priority=True),
-        Binding("f4", "regenerate", "Regen", priority=True),
-        Binding("escape", "stop", "Stop"),
-        Binding("f5", "train", "Train", priority=True),
-        Binding("ctrl+t,shift+f5", "train_options", "Train…", show=False, priority=True),
-        Binding("ctrl+r", "toggle_training", "Run panel", show=False, priority=True),
-        Binding("f7", "adapters", "Adapters", show=False, priority=True),
-        Binding("f6", "system_prompt", "System prompt", show=False, priority=True),
-        Binding("f8", "curate", "Curate", show=False, priority=True),
-        Binding("f9", "ab_test", "A/B", show=False, priority=True),
-        Binding("ctrl+n", "new_conversation", "New"),
-        Binding("ctrl+s", "toggle_conversations", "List"),
-    ]
+class ChatScreen(ReportsWorkerErrors, Screen):
+    BINDINGS = keys.Chat.bindings()
 
     class AnswerStarted(Message):
         def __init__(self, message_id: int) -> None:
@@ -82,15 +65,25 @@ class ChatScreen(Screen):
             super().__init__()
             self.message_id, self.status, self.stats, self.error = message_id, status, stats, error
 
-    def __init__(self, chat: Chat, store: Store, model: ModelState) -> None:
+    class Counted(Message):
+        """What a run would train on now, or why it cannot be counted (an eval file that cannot be read)."""
+
+        def __init__(self, counts: dict[str, int] | None, error: str = "") -> None:
+            super().__init__()
+            self.counts, self.error = counts, error
+
+    def __init__(self, host: Host) -> None:
+        """`host` (the app) gives the services and says whether the model is in."""
         super().__init__()
-        self.chat, self.store, self.model = chat, store, model
+        self.host = host
+        self.chat, self.store = host.services.chat, host.services.store
         self.conversation_id: int | None = None
         self.cancel: threading.Event | None = None
         self.streaming_id: int | None = None
         self.streamed = ""  # the answer in flight as received so far; the store may be behind or ahead
         self.unshown = ""  # received but not drawn yet
         self.drawing: Timer | None = None
+        self.count_error = ""  # said once, not after every judgement
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
@@ -98,11 +91,12 @@ class ChatScreen(Screen):
             with Vertical(id="chat"):
                 yield MessageList(id="messages")
                 yield PromptInput(id="input")
-        yield TrainingPanel(self.model, id="training")  # type: ignore[arg-type]  (the app is the host)
+        yield TrainingPanel(self.host, id="training")
         yield StatusBar(id="status")
         yield Footer()
 
     async def on_mount(self) -> None:
+        self.host.adapter_changed.subscribe(self, self.show_adapter)
         conversations = self.store.conversations()
         await self.open_conversation(conversations[0].id if conversations else self.chat.new_conversation())
         self.refresh_counts()
@@ -145,10 +139,33 @@ class ChatScreen(Screen):
             view.update_header(self._shown(self.store.message(message_id)))
 
     def refresh_counts(self) -> None:
-        self.status.show(counts=self.store.judgement_counts())
+        self._count_trainable()
+
+    @work(thread=True, exit_on_error=False, exclusive=True, group="counts")
+    def _count_trainable(self) -> None:
+        """The status bar's figures are the training set's own (`trainable_counts`: held-out prompts and turns that
+        repeat an eval prompt left out), so the bar never promises an example the trainer drops. That reads every
+        judged answer and the eval files: off the event loop, the newest count only."""
+        try:
+            counted = self.Counted(trainable_counts(self.store, self.chat.settings))
+        except (TuituneError, EvalSetError) as exc:
+            counted = self.Counted(None, str(exc))
+        if not get_current_worker().is_cancelled:
+            self.post_message(counted)
+
+    @on(Counted)
+    def counted(self, event: Counted) -> None:
+        if event.counts is not None:
+            self.status.show(counts=event.counts)
+        elif event.error != self.count_error:
+            self.say(f"cannot count the training set: {event.error}", "error")
+        self.count_error = event.error
 
     def show_model(self, model: str, adapter: str | None = None) -> None:
         self.status.show(model=model, adapter=adapter)
+
+    def show_adapter(self, swap: Swap) -> None:
+        self.status.show(adapter=swap.name or BASE)
 
     def say(self, text: str, severity: str = "information") -> None:
         self.notify(one_line(text, 300), severity=severity, markup=False)  # type: ignore[arg-type]
@@ -188,23 +205,26 @@ class ChatScreen(Screen):
 
     def generate(self, start: Start) -> None:
         self.cancel = threading.Event()
-        waiting = not self.model.model_ready.is_set()
+        waiting = not self.host.model_ready.is_set()
         self.status.show(activity="waiting for the model…" if waiting else "thinking…")
         self._generate(start, self.cancel)
 
     @work(thread=True, exit_on_error=False, group="generation")
     def _generate(self, start: Start, cancel: threading.Event) -> None:
-        while not self.model.model_ready.wait(0.1):
+        while not self.host.model_ready.wait(0.1):
             if cancel.is_set():
                 self.post_message(self.AnswerEnded(None, "stopped"))
                 return
-        if self.model.model_error:
-            self.post_message(self.AnswerEnded(None, "error", error=f"no model: {self.model.model_error}"))
+        if self.host.model_error:
+            self.post_message(self.AnswerEnded(None, "error", error=f"no model: {self.host.model_error}"))
             return
         try:
             answer = start(cancel)
-        except Exception as exc:  # ChatError, PromptTooLong, EngineError: all for the user to read
+        except TuituneError as exc:  # ChatError, PromptTooLong, EngineError, StoreBusy: all for the user to read
             self.post_message(self.AnswerEnded(None, "error", error=str(exc) or exc.__class__.__name__))
+            return
+        except Exception as exc:  # a bug: logged, and the screen still stops waiting for an answer
+            self.post_message(self.AnswerEnded(None, "error", error=unexpected(self.app, exc, "starting the answer")))
             return
         self.post_message(self.AnswerStarted(answer.message_id))
         # Every piece is posted at once (a slow model must not hold one back); MarkdownStream coalesces them
@@ -212,8 +232,10 @@ class ChatScreen(Screen):
         try:
             for piece in answer:
                 self.post_message(self.AnswerChunk(answer.message_id, piece))
-        except Exception as exc:
+        except TuituneError as exc:  # EngineGone, StoreFull: what arrived is kept, the error is shown
             answer.error = answer.error or str(exc)
+        except Exception as exc:  # a bug: the same, and the traceback is logged
+            answer.error = unexpected(self.app, exc, "the answer")
         self.post_message(self.AnswerEnded(answer.message_id, answer.status, answer.stats, answer.error))
 
     @on(AnswerStarted)
@@ -358,8 +380,8 @@ class ChatScreen(Screen):
         """Two contenders answer the selected (or latest) user turn blind; the pick continues the chat."""
         if self.busy() or self.conversation_id is None:
             return
-        if not self.model.model_ready.is_set() or self.model.model_error:
-            self.say("the model is not loaded yet" if not self.model.model_error else "there is no model", "warning")
+        if not self.host.model_ready.is_set() or self.host.model_error:
+            self.say("the model is not loaded yet" if not self.host.model_error else "there is no model", "warning")
             return
         turn = ab_turn(self.target() if self.messages.selected_id else None, self.store.branch(self.conversation_id))
         if turn is None:
@@ -399,7 +421,7 @@ class ChatScreen(Screen):
         self.query_one(TrainingPanel).show_comparison()
 
     def action_adapters(self) -> None:
-        self.app.push_screen(AdaptersScreen(self.model))
+        self.app.push_screen(AdaptersScreen(self.host))
 
     @on(TrainingPanel.Summary)
     def training_summary(self, event: TrainingPanel.Summary) -> None:

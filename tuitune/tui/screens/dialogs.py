@@ -12,6 +12,7 @@ from textual.widgets import Button, Input, Label, OptionList, TextArea
 from textual.widgets.option_list import Option
 
 from tuitune.textsafe import one_line
+from tuitune.tui import keys
 
 # Option ids of "the default" and "type one"; a NUL can never be in a prompt file's name.
 DEFAULT, CUSTOM = "\0default", "\0custom"
@@ -20,10 +21,7 @@ DEFAULT, CUSTOM = "\0default", "\0custom"
 class EditScreen(ModalScreen[str | None]):
     """Edit a message's text. ctrl+s saves, Esc cancels."""
 
-    BINDINGS = [
-        Binding("ctrl+s", "save", "Save", priority=True),
-        Binding("escape", "cancel", "Cancel"),
-    ]
+    BINDINGS = keys.Editor.bindings()
 
     def __init__(self, title: str, text: str) -> None:
         super().__init__(classes="dialog-screen")

@@ -1,6 +1,6 @@
 """The adapters screen (F7): the base and every adapter with how it was trained and how it does; switch, roll back,
-base, delete. Swaps run in a thread worker (the engine waits for an answer in flight); the app hears of each
-through `AdapterSwapped`."""
+base, delete. Swaps run in a thread worker (the engine waits for an answer in flight) through the adapters service,
+which keeps the rollback target and tells the app (its `adapter_changed` signal, which this screen hears too)."""
 
 from __future__ import annotations
 
@@ -9,18 +9,23 @@ from typing import Any
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label
 
+from tuitune.chat.adapters import Swap
+from tuitune.errors import TuituneError
+from tuitune.generation import BASE
 from tuitune.store.records import Adapter
 from tuitune.textsafe import one_line
+from tuitune.training.measure import behaviour_change, checks_change, harmed, summary
+from tuitune.tui.errors import ReportsWorkerErrors, unexpected
+from tuitune.tui.host import Host
+from tuitune.tui.keys import Adapters as AdapterKeys  # `keys` names a table's row keys below
 from tuitune.tui.screens.dialogs import ConfirmScreen
-from tuitune.tui.training.signals import PREVIOUS, AdapterSwapped
 
 BASE_KEY = "\0base"  # a row key no adapter name can be
-COLUMNS = ("", "name", "method", "examples", "loss", "approval", "A/B", "date", "parent")
+COLUMNS = ("", "name", "method", "examples", "loss", "behaviour", "checks", "approval", "A/B", "date", "parent")
 
 
 def _cell(value: Any, width: int | None = 40, style: str = "") -> Text:
@@ -33,6 +38,10 @@ def _loss(adapter: Adapter) -> str:
     return f"{loss:.3f}" if isinstance(loss, (int, float)) else ""
 
 
+def _effect(adapter: Adapter) -> dict[str, Any] | None:
+    return (adapter.metrics or {}).get("effect")
+
+
 def _examples(adapter: Adapter) -> str:
     counts = adapter.example_counts or {}
     rows = counts.get("rows")
@@ -41,19 +50,13 @@ def _examples(adapter: Adapter) -> str:
     return str(rows)
 
 
-class AdaptersScreen(Screen):
-    BINDINGS = [
-        Binding("s", "switch", "Switch"),
-        Binding("r", "rollback", "Roll back"),
-        Binding("b", "base", "Base"),
-        Binding("d,delete", "delete", "Delete"),
-        Binding("escape,q,f7", "close", "Back"),
-    ]
+class AdaptersScreen(ReportsWorkerErrors, Screen):
+    BINDINGS = AdapterKeys.bindings()
 
     class Used(Message):
-        def __init__(self, name: str | None, seconds: float, previous: str | None) -> None:
+        def __init__(self, name: str | None, seconds: float) -> None:
             super().__init__()
-            self.name, self.seconds, self.previous = name, seconds, previous
+            self.name, self.seconds = name, seconds
 
     class Failed(Message):
         def __init__(self, error: str) -> None:
@@ -65,16 +68,16 @@ class AdaptersScreen(Screen):
             super().__init__()
             self.name = name
 
-    def __init__(self, host: Any) -> None:
-        """`host` gives store, engine and adapters (the app)."""
+    def __init__(self, host: Host) -> None:
         super().__init__()
-        self.store, self.engine, self.adapters = host.store, host.engine, host.adapters
+        self.host = host
+        self.store, self.engine, self.adapters = host.services.store, host.services.engine, host.services.adapters
         self.busy = False
 
     def compose(self) -> ComposeResult:
-        yield Label("Adapters: Enter or s switches · r rolls back · b base · d deletes · Esc back",
-                    id="adapters-title")
+        yield Label("Adapters: Enter or s switches · r rolls back · b base · d deletes · Esc back", id="adapters-title")
         yield DataTable(id="adapters-table", cursor_type="row", zebra_stripes=True)
+        yield Label("", id="adapters-effect", markup=False)
         yield Label("", id="adapters-note", markup=False)
         yield Footer()
 
@@ -83,6 +86,13 @@ class AdaptersScreen(Screen):
         table.add_columns(*COLUMNS)
         self.fill()
         table.focus()
+        self.host.adapter_changed.subscribe(self, self.live_changed)
+
+    def live_changed(self, _: Swap) -> None:
+        """A swap made elsewhere (a run swapped in while this screen is open) moves the ● too; this screen's own
+        swaps refill the table when they end."""
+        if not self.busy:
+            self.fill()
 
     # ---- the table -------------------------------------------------------------------------------------------
     def fill(self, select: str | None = None) -> None:
@@ -91,23 +101,42 @@ class AdaptersScreen(Screen):
         table.clear()
         live = self.adapters.active_name
         ratings = {r.adapter_id: r for r in self.store.adapter_ratings()}
-        table.add_row(_cell("●" if not live else " ", style="bold green"), _cell("base", style="bold"),
-                      _cell(""), _cell(""), _cell(""), self._approval(None), self._ab(ratings.get(None)),
-                      _cell(""), _cell(""), key=BASE_KEY)
+        table.add_row(
+            _cell("●" if not live else " ", style="bold green"),
+            _cell(BASE, style="bold"),
+            _cell(""),
+            _cell(""),
+            _cell(""),
+            _cell(""),
+            _cell(""),
+            self._approval(None),
+            self._ab(ratings.get(None)),
+            _cell(""),
+            _cell(""),
+            key=BASE_KEY,
+        )
         for adapter in self.store.adapters():
             parent = self.store.adapter_by_id(adapter.parent_id).name if adapter.parent_id else ""
             table.add_row(
-                _cell("●" if adapter.name == live else " ", style="bold green"), _cell(adapter.name, 32, "bold"),
-                _cell(adapter.method), _cell(_examples(adapter)), _cell(_loss(adapter)), self._approval(adapter.id),
-                self._ab(ratings.get(adapter.id)), _cell(adapter.created_at[5:16].replace("T", " ")),
-                _cell(parent, 24), key=adapter.name,
+                _cell("●" if adapter.name == live else " ", style="bold green"),
+                _cell(adapter.name, 32, "bold"),
+                _cell(adapter.method),
+                _cell(_examples(adapter)),
+                _cell(_loss(adapter)),
+                _cell(behaviour_change(_effect(adapter))),
+                _cell(checks_change(_effect(adapter)), style="bold red" if harmed(_effect(adapter)) else ""),
+                self._approval(adapter.id),
+                self._ab(ratings.get(adapter.id)),
+                _cell(adapter.created_at[5:16].replace("T", " ")),
+                _cell(parent, 24),
+                key=adapter.name,
             )
         keys = [row.value for row in table.rows]
         if keep in keys:
             table.move_cursor(row=keys.index(keep))
-        previous = self.store.get_setting(PREVIOUS)
-        back = "nothing yet" if previous is None else (previous or "base")
-        self.note(f"live: {live or 'base'} · roll back goes to: {back}")
+        previous = self.adapters.previous_name
+        back = "nothing yet" if previous is None else (previous or BASE)
+        self.note(f"live: {live or BASE} · roll back goes to: {back}")
 
     def _approval(self, adapter_id: int | None) -> Text:
         good, judged = self.store.approval(adapter_id)
@@ -130,6 +159,15 @@ class AdaptersScreen(Screen):
     def note(self, text: str) -> None:
         self.query_one("#adapters-note", Label).update(Text(one_line(text)))
 
+    @on(DataTable.RowHighlighted)
+    def row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """Under the table, the highlighted adapter's figures in full: what the behaviour rule is, on how many."""
+        name = event.row_key.value
+        adapter = next((a for a in self.store.adapters() if a.name == name), None) if name != BASE_KEY else None
+        text = f"{name}: {summary(_effect(adapter))}" if adapter else f"{BASE}: the model without an adapter"
+        style = "bold red" if adapter and harmed(_effect(adapter)) else ""
+        self.query_one("#adapters-effect", Label).update(Text(one_line(text), style=style))
+
     # ---- actions ---------------------------------------------------------------------------------------------
     @on(DataTable.RowSelected)
     def row_selected(self) -> None:
@@ -144,43 +182,41 @@ class AdaptersScreen(Screen):
         self.use(None)
 
     def action_rollback(self) -> None:
-        previous = self.store.get_setting(PREVIOUS)
-        if previous is None:
-            self.notify("nothing to roll back to yet", severity="warning", markup=False)
+        try:
+            target = self.adapters.rollback_target()
+        except TuituneError as exc:  # nothing to roll back to yet, or it was deleted
+            self.notify(one_line(str(exc)), severity="warning", markup=False)
             return
-        if previous and self.store.adapter(previous) is None:
-            self.notify(one_line(f"{previous} was deleted; pick another"), severity="warning", markup=False)
-            return
-        self.use(previous or None)
+        self.use(target)
 
     def use(self, name: str | None) -> None:
         if self.busy:
             self.notify("a swap is in progress", severity="warning", markup=False)
             return
         if name == self.adapters.active_name or (name is None and not self.adapters.active_name):
-            self.notify(one_line(f"{name or 'base'} is live already"), markup=False)
+            self.notify(one_line(f"{name or BASE} is live already"), markup=False)
             return
         self.busy = True
-        self.note(f"swapping to {name or 'base'}… (after the answer in flight, if any)")
+        self.note(f"swapping to {name or BASE}… (after the answer in flight, if any)")
         self._use(name)
 
     @work(thread=True, exit_on_error=False, group="adapters")
     def _use(self, name: str | None) -> None:
-        previous = self.adapters.active_name
         try:
             seconds = self.adapters.use(name)
-        except Exception as exc:
+        except TuituneError as exc:
             self.post_message(self.Failed(str(exc) or exc.__class__.__name__))
             return
-        self.store.set_setting(PREVIOUS, previous or "")
-        self.post_message(self.Used(name, seconds, previous))
+        except Exception as exc:
+            self.post_message(self.Failed(unexpected(self.app, exc, "switching adapters")))
+            return
+        self.post_message(self.Used(name, seconds))
 
     @on(Used)
     def used(self, event: Used) -> None:
         self.busy = False
         self.fill(select=event.name or BASE_KEY)
-        self.app.post_message(AdapterSwapped(event.name, event.seconds, event.previous))
-        self.notify(one_line(f"{event.name or 'base'} is live (swap {event.seconds:.2f}s)"), markup=False)
+        self.notify(one_line(f"{event.name or BASE} is live (swap {event.seconds:.2f}s)"), markup=False)
 
     @on(Failed)
     def failed(self, event: Failed) -> None:
@@ -207,15 +243,15 @@ class AdaptersScreen(Screen):
     def _delete(self, name: str) -> None:
         was_live = self.adapters.active_name == name
         try:
-            self.adapters.remove(name)  # unloads it; if it was live, the base is live now
-        except Exception as exc:
+            self.adapters.remove(name)  # unloads it; if it was live, the base is live now, and roll back forgets it
+        except TuituneError as exc:
             self.post_message(self.Failed(str(exc) or exc.__class__.__name__))
             return
-        if self.store.get_setting(PREVIOUS) == name:
-            self.store.set_setting(PREVIOUS, None)
+        except Exception as exc:
+            self.post_message(self.Failed(unexpected(self.app, exc, "deleting the adapter")))
+            return
         if was_live:
-            self.store.set_setting(PREVIOUS, None)
-            self.post_message(self.Used(None, 0.0, name))
+            self.post_message(self.Used(None, 0.0))
         else:
             self.post_message(self.Deleted(name))
 

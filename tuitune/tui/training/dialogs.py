@@ -13,11 +13,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, RadioButton, RadioSet, Static
 
-from tuitune.config import TrainSettings
+from tuitune.config import METHODS, TrainSettings
 from tuitune.textsafe import one_line, visible
 from tuitune.tui.training.compare import Comparison
-
-METHOD_CHOICES = ("auto", "sft", "dpo", "kto")
 
 
 @dataclass(frozen=True)
@@ -46,7 +44,7 @@ class TrainOptionsScreen(ModalScreen[TrainRequest | None]):
             yield Label("Train an adapter on your judgements", classes="dialog-title")
             yield Label(Text(one_line(self.auto_hint, 200)), classes="dialog-hint", markup=False)
             with RadioSet(id="method"):
-                for method in METHOD_CHOICES:
+                for method in METHODS:
                     yield RadioButton(method, value=method == t.method, id=f"method-{method}")
             with Horizontal(classes="train-field"):
                 yield Label("epochs", classes="train-label")
@@ -68,8 +66,11 @@ class TrainOptionsScreen(ModalScreen[TrainRequest | None]):
         pressed = self.query_one(RadioSet).pressed_button
         method = (pressed.id or "method-auto").removeprefix("method-") if pressed is not None else "auto"
         values: dict[str, Any] = {}
-        for key, kind, check in (("epochs", float, lambda v: v > 0), ("max_steps", int, lambda v: v == -1 or v > 0),
-                                 ("lr", float, lambda v: 0 < v < 1)):
+        for key, kind, check in (
+            ("epochs", float, lambda v: v > 0),
+            ("max_steps", int, lambda v: v == -1 or v > 0),
+            ("lr", float, lambda v: 0 < v < 1),
+        ):
             raw = self.query_one(f"#{key}", Input).value.strip()
             try:
                 value = kind(raw)
@@ -107,8 +108,11 @@ class BeforeAfterScreen(ModalScreen[None]):
         with VerticalScroll(classes="dialog -wide -tall", id="before-after"):
             title = f"Before / after: {one_line(self.before, 28)} → {one_line(self.after, 32)}"
             yield Label(Text(title), classes="dialog-title", markup=False)
-            yield Label(Text(f"{self.after} went live in {self.seconds:.2f}s; greedy, first words only"),
-                        classes="dialog-hint", markup=False)
+            yield Label(
+                Text(f"{self.after} went live in {self.seconds:.2f}s; greedy, first words only"),
+                classes="dialog-hint",
+                markup=False,
+            )
             for row in self.rows:
                 yield Static(Text(f"{row.kind}: {one_line(row.prompt, 200)}", style="bold"), classes="ba-prompt")
                 yield Static(self._answer("before", row.before), classes="ba-before")

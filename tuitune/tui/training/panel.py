@@ -7,7 +7,7 @@ a reopened app finds the run again (`live_run`) and takes over where the last on
 from __future__ import annotations
 
 import threading
-from typing import Any, Protocol
+from typing import Any
 
 from rich.text import Text
 from textual import on, work
@@ -16,35 +16,26 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Label, ProgressBar, Sparkline
 
-from tuitune.chat.adapters import Adapters
-from tuitune.config import Settings
-from tuitune.store import Store
+from tuitune.data.prompts import trained_prompts as fallback_prompts
+from tuitune.errors import TuituneError
+from tuitune.generation import BASE
 from tuitune.textsafe import one_line
-from tuitune.training import NothingToTrain, RunHandle, attach, live_run, start_run
-from tuitune.tui.training.compare import Comparison, compare_prompts, fallback_prompts
+from tuitune.training import NothingToTrain, RunHandle
+from tuitune.training.measure import harmed, summary
+from tuitune.tui.errors import ReportsWorkerErrors, notify_unexpected, unexpected
+from tuitune.tui.host import Host
 from tuitune.tui.screens.dialogs import ConfirmScreen
+from tuitune.tui.training.compare import Comparison, compare_prompts
 from tuitune.tui.training.dialogs import (
     BeforeAfterScreen,
     TrainOptionsScreen,
     TrainRequest,
 )
-from tuitune.tui.training.signals import PREVIOUS, AdapterSwapped
 
 # Store setting: the run this app (or an earlier one) was following and has not swapped in yet; a run that ended
 # while no app watched it is swapped in at the next start.
 PENDING = "tui_pending_run"
 HIDE_AFTER_S = 12.0
-
-
-class Host(Protocol):
-    """What the panel needs from the app."""
-
-    settings: Settings
-    store: Store
-    engine: Any
-    adapters: Adapters
-    model_ready: threading.Event
-    model_error: str
 
 
 def duration(seconds: float | None) -> str:
@@ -58,7 +49,7 @@ def duration(seconds: float | None) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
-class TrainingPanel(Vertical):
+class TrainingPanel(ReportsWorkerErrors, Vertical):
     class Started(Message):
         def __init__(self, handle: RunHandle) -> None:
             super().__init__()
@@ -79,6 +70,13 @@ class TrainingPanel(Vertical):
             super().__init__()
             self.rows, self.before, self.after, self.seconds = rows, before, after, seconds
 
+    class SwappedIn(Message):
+        """The run's adapter is live, after `seconds`; its before/after comes next."""
+
+        def __init__(self, name: str, seconds: float) -> None:
+            super().__init__()
+            self.name, self.seconds = name, seconds
+
     class SwapFailed(Message):
         def __init__(self, error: str) -> None:
             super().__init__()
@@ -94,6 +92,7 @@ class TrainingPanel(Vertical):
     def __init__(self, host: Host, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.host = host
+        self.services = host.services
         self.handle: RunHandle | None = None
         self.state = "idle"  # idle | starting | running | swapping | done | failed | cancelled
         self.losses: list[float] = []
@@ -110,12 +109,13 @@ class TrainingPanel(Vertical):
         with Horizontal(id="training-curve"):
             yield Label("", id="training-lossval", markup=False)
             yield Sparkline([], id="training-loss")
+        yield Label("", id="training-effect", markup=False)
         yield Label("", id="training-hint", markup=False)
 
     def on_mount(self) -> None:
         self.display = False
-        store = self.host.store
-        handle = live_run(self.host.settings, store)  # fails runs whose trainer died, then finds a live one
+        store = self.services.store
+        handle = self.services.training.live()  # fails runs whose trainer died, then finds a live one
         if handle is not None:
             self._begin(handle, "reattached to")
             return
@@ -126,9 +126,11 @@ class TrainingPanel(Vertical):
             if run.status == "done" and run.adapter_id is not None:
                 adapter = store.adapter_by_id(run.adapter_id)
                 if adapter.deleted_at is None and run.run_dir:
-                    self.handle, self.state = attach(self.host.settings, store, run.id), "swapping"
+                    self.handle, self.state = self.services.training.attach(run.id), "swapping"
                     self._show_title(f"run {run.id} finished while tuitune was closed")
                     self._stats(f"{adapter.name} · swapping it in…")
+                    if "effect" in (run.metrics or {}):
+                        self._effect(run.metrics["effect"])
                     self._hint("ctrl+r hide")
                     self.display = True
                     self._swap_in(adapter.name, self._prompts(self.handle))
@@ -154,19 +156,20 @@ class TrainingPanel(Vertical):
         if self.live:
             self.train_key()
             return
-        from tuitune.training import choose_method
-
         try:
-            method, reason = choose_method(self.host.store, self.host.settings)
+            method, reason = self.services.training.choose_method()
             hint = f"auto would pick {method}: {reason}"
-        except Exception as exc:  # nothing judged yet, say so in the dialog
+        except TuituneError as exc:  # nothing judged yet, say so in the dialog
             hint = f"auto: {exc}"
+        except Exception as exc:  # a bug: logged and shown, and the dialog still opens
+            notify_unexpected(self.app, exc, "choosing a method")
+            hint = "auto: could not tell what it would pick"
 
         def chosen(request: TrainRequest | None) -> None:
             if request is not None:
                 self.train_key(request)
 
-        self.app.push_screen(TrainOptionsScreen(self.host.settings.train, hint), chosen)
+        self.app.push_screen(TrainOptionsScreen(self.services.settings.train, hint), chosen)
 
     def ask_cancel(self) -> None:
         if self.state != "running" or self.handle is None:
@@ -178,8 +181,10 @@ class TrainingPanel(Vertical):
             if yes and self.handle is not None and self.handle.run_id == run_id and self.state == "running":
                 self.cancel_run()
 
-        self.app.push_screen(ConfirmScreen(f"Cancel training run {run_id}? Nothing is saved.", "Cancel run (y)",
-                                       "Keep training (n)"), answered)
+        self.app.push_screen(
+            ConfirmScreen(f"Cancel training run {run_id}? Nothing is saved.", "Cancel run (y)", "Keep training (n)"),
+            answered,
+        )
 
     def cancel_run(self) -> None:
         if self.handle is None:
@@ -205,7 +210,7 @@ class TrainingPanel(Vertical):
 
     # ---- starting and following ------------------------------------------------------------------------------
     def start(self, request: TrainRequest) -> None:
-        method = request.method or self.host.settings.train.method
+        method = request.method or self.services.settings.train.method
         request = TrainRequest(method, request.overrides)
         self.state = "starting"
         self._reset()
@@ -216,11 +221,12 @@ class TrainingPanel(Vertical):
 
     @work(thread=True, exit_on_error=False, group="training")
     def _start(self, request: TrainRequest) -> None:
-        engine = self.host.engine
+        engine = self.services.engine
         info = getattr(engine, "info", None)
         try:
-            handle = start_run(
-                self.host.settings, self.host.store, request.method, request.overrides,
+            handle = self.services.training.start(
+                request.method or self.services.settings.train.method,
+                request.overrides,
                 template_fingerprint=getattr(engine, "template_fingerprint", "") or None,
                 base_model=info.name if info is not None else None,
                 parent_adapter=getattr(engine, "active_adapter", None),
@@ -228,8 +234,11 @@ class TrainingPanel(Vertical):
         except NothingToTrain as exc:
             self.post_message(self.NotStarted(f"nothing to train on: {exc}", "warning"))
             return
-        except Exception as exc:  # a busy run, bad settings, a broken tokenizer: all for the user to read
+        except TuituneError as exc:  # a busy run, bad settings, a missing model: all for the user to read
             self.post_message(self.NotStarted(f"training could not start: {exc}", "error"))
+            return
+        except Exception as exc:  # a bug, or a tokenizer that does not load: logged, and the panel resets
+            self.post_message(self.NotStarted(unexpected(self.app, exc, "starting the training run"), "error"))
             return
         self.post_message(self.Started(handle))
 
@@ -247,7 +256,7 @@ class TrainingPanel(Vertical):
     def _begin(self, handle: RunHandle, verb: str) -> None:
         self.handle, self.state = handle, "running"
         self._reset()
-        self.host.store.set_setting(PENDING, str(handle.run_id))
+        self.services.store.set_setting(PENDING, str(handle.run_id))
         method = handle.method.upper() if handle.method else "?"
         self._show_title(f"{verb} run {handle.run_id} · {method} · {handle.reason or ''}")
         self._stats("starting the trainer…")
@@ -295,6 +304,8 @@ class TrainingPanel(Vertical):
             total = event.get("total") or None
             self.query_one(ProgressBar).update(total=total, progress=0)
             self._stats(f"training: step 0/{total or '?'}…")
+        elif name == "measure":
+            self._stats("measuring: held-out behaviour and check questions, base vs adapter…")
         elif name == "save":
             self._stats("saving the adapter…")
 
@@ -305,8 +316,11 @@ class TrainingPanel(Vertical):
         if isinstance(loss, (int, float)):
             self.losses.append(float(loss))
             self.query_one(Sparkline).data = list(self.losses)
-        parts = [f"step {step}/{total or '?'}", f"ETA {duration(event.get('eta_s'))}",
-                 f"{event.get('tokens_per_s', 0):.0f} tok/s"]
+        parts = [
+            f"step {step}/{total or '?'}",
+            f"ETA {duration(event.get('eta_s'))}",
+            f"{event.get('tokens_per_s', 0):.0f} tok/s",
+        ]
         if event.get("memory_mb"):
             parts.append(f"{event['memory_mb']:.0f} MB")
         self._stats(" · ".join(parts))
@@ -318,22 +332,27 @@ class TrainingPanel(Vertical):
     def _done(self, event: dict[str, Any]) -> None:
         assert self.handle is not None
         self.state = "swapping"
-        self.host.store.set_setting(PENDING, None)
+        self.services.store.set_setting(PENDING, None)
         name = event.get("adapter_name") or self.handle.adapter_name
         metrics = event.get("metrics") or {}
         bar = self.query_one(ProgressBar)
         bar.update(total=bar.total or 1, progress=bar.total or 1)
         loss = metrics.get("final_loss") or metrics.get("train_loss")
         took = f" in {duration(metrics.get('train_s'))}" if metrics.get("train_s") is not None else ""
-        self._stats(f"done{took}" + (f" · final loss {loss:.3f}" if isinstance(loss, (int, float)) else "")
-                    + " · swapping it in…")
+        self._stats(
+            f"done{took}"
+            + (f" · final loss {loss:.3f}" if isinstance(loss, (int, float)) else "")
+            + " · swapping it in…"
+        )
+        if "effect" in metrics:
+            self._effect(metrics["effect"])
         self._hint("ctrl+r hide")
         self.post_message(self.Summary("swapping in the new adapter…"))
         self._swap_in(name, self._prompts(self.handle))
 
     def _ended(self, state: str, text: str, severity: str) -> None:
         self.state = state
-        self.host.store.set_setting(PENDING, None)
+        self.services.store.set_setting(PENDING, None)
         self._stats(text)
         self._hint("F5 train again · ctrl+r hide")
         self.post_message(self.Summary(""))
@@ -345,7 +364,8 @@ class TrainingPanel(Vertical):
     def _prompts(self, handle: RunHandle) -> list[tuple[list[dict[str, str]], str]]:
         prompts = [(p, "held out") for p in handle.holdout[:3]]
         if not prompts:  # too few judged prompts to hold any out: show the change on ones it trained on
-            prompts = [(p, "trained on") for p in fallback_prompts(self.host.store, self.host.settings, handle.run_id, 3)]
+            trained = fallback_prompts(self.services.store, self.services.settings, handle.run_id, 3)
+            prompts = [(p, "trained on") for p in trained]
         return prompts
 
     @work(thread=True, exit_on_error=False, group="training")
@@ -357,21 +377,25 @@ class TrainingPanel(Vertical):
         if host.model_error:
             self.post_message(self.SwapFailed(f"no model to swap into: {host.model_error}"))
             return
-        previous = host.engine.active_adapter
+        engine = self.services.engine
+        previous = engine.active_adapter
         try:
-            before = compare_prompts(host.engine, prompts, self.closing)  # the adapter live now (or base)
-            seconds = host.adapters.use(name)  # waits for an answer in flight: the engine holds one lock
-        except Exception as exc:
+            before = compare_prompts(engine, prompts, self.closing)  # the adapter live now (or base)
+            # Waits for an answer in flight (the engine holds one lock); the app hears of the swap from the service.
+            seconds = self.services.adapters.use(name)
+        except TuituneError as exc:
             self.post_message(self.SwapFailed(str(exc) or exc.__class__.__name__))
             return
-        host.store.set_setting(PREVIOUS, previous or "")
-        self.post_message(AdapterSwapped(name, seconds, previous))
-        after = compare_prompts(host.engine, prompts, self.closing)
-        rows = [Comparison(b.prompt, b.kind, b.answer, a.answer) for b, a in zip(before, after)]
-        self.post_message(self.Compared(rows, previous or "base", name, seconds))
+        except Exception as exc:
+            self.post_message(self.SwapFailed(unexpected(self.app, exc, "swapping in the new adapter")))
+            return
+        self.post_message(self.SwappedIn(name, seconds))
+        after = compare_prompts(engine, prompts, self.closing)
+        rows = [Comparison(b.prompt, b.kind, b.answer, a.answer) for b, a in zip(before, after, strict=True)]
+        self.post_message(self.Compared(rows, previous or BASE, name, seconds))
 
-    @on(AdapterSwapped)
-    def swapped(self, event: AdapterSwapped) -> None:
+    @on(SwappedIn)
+    def swapped(self, event: SwappedIn) -> None:
         if self.state != "swapping":
             return
         self._stats(f"{event.name} is live (swapped in {event.seconds:.2f}s) · comparing before/after…")
@@ -403,6 +427,11 @@ class TrainingPanel(Vertical):
         self.query_one(ProgressBar).update(total=None, progress=0)
         self.query_one(Sparkline).data = []
         self.query_one("#training-lossval", Label).update("")
+        self.query_one("#training-effect", Label).update("")
+
+    def _effect(self, effect: dict[str, Any]) -> None:
+        style = "bold red" if harmed(effect) else ""
+        self.query_one("#training-effect", Label).update(Text(one_line(summary(effect)), style=style))
 
     def _show_title(self, text: str) -> None:
         self.query_one("#training-title", Label).update(Text(one_line(text), style="bold"))

@@ -3,29 +3,23 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.binding import Binding
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from tuitune.store.records import Conversation
 from tuitune.textsafe import one_line
+from tuitune.tui import keys
 
 TITLE_WIDTH = 21  # the list is 24 cells wide: its border and padding take the rest
 
 
 class ConversationList(OptionList):
-    BINDINGS = [
-        Binding("n", "screen.new_conversation", "New"),
-        Binding("r", "screen.rename_conversation", "Rename"),
-        Binding("d,delete", "screen.delete_conversation", "Delete"),
-        Binding("tab,i", "screen.focus_input", "Input", key_display="tab"),
-    ]
+    BINDINGS = keys.Conversations.bindings()
 
     def show(self, conversations: list[Conversation], current: int | None) -> None:
         self.clear_options()
         self.add_options(
-            Option(Text(one_line(c.title or "untitled", TITLE_WIDTH)), id=str(c.id))
-            for c in conversations
+            Option(Text(one_line(c.title or "untitled", TITLE_WIDTH)), id=str(c.id)) for c in conversations
         )
         if current is not None:
             try:

@@ -4,24 +4,14 @@ Its keys act on the selected message through the screen's actions; the list itse
 
 from __future__ import annotations
 
-from textual.binding import Binding
 from textual.containers import VerticalScroll
 
+from tuitune.tui import keys
 from tuitune.tui.widgets.message_view import MessageView, Shown
 
 
 class MessageList(VerticalScroll, can_focus=True):
-    BINDINGS = [
-        Binding("up", "move(-1)", "Up", show=False),
-        Binding("down", "move(1)", "Down", show=False),
-        Binding("g,plus", "screen.judge('good')", "Good"),
-        Binding("b,minus", "screen.judge('bad')", "Bad"),
-        Binding("e", "screen.edit", "Edit"),
-        Binding("r", "screen.regenerate", "Regen"),
-        Binding("left", "screen.sibling(-1)", "◀ Sibling", key_display="←"),
-        Binding("right", "screen.sibling(1)", "Sibling ▶", key_display="→"),
-        Binding("tab,i", "screen.focus_input", "Input", key_display="tab"),
-    ]
+    BINDINGS = keys.Messages.bindings()
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)

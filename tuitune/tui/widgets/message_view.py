@@ -7,15 +7,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import pairwise
 
 from markdown_it import MarkdownIt
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
+from tuitune.generation import BASE
 from tuitune.store.records import Message
 from tuitune.textsafe import one_line, visible
 
@@ -38,7 +39,7 @@ def header_text(shown: Shown) -> Text:
         text.append("you", style="bold")
     else:
         text.append("assistant", style="bold")
-        text.append(f" · {one_line(m.adapter, 24) if m.adapter else 'base'}")
+        text.append(f" · {one_line(m.adapter, 24) if m.adapter else BASE}")
         if m.source == "edit":
             text.append(" · edited")
     if shown.count > 1:
@@ -74,7 +75,7 @@ def markdown_loses_text(text: str) -> bool:
         shows = token.type == "hr" or (token.type in ("fence", "code_block") and bool(token.content.strip()))
         if token.type == "inline":
             children = token.children or []
-            if any(a.type == "link_open" and b.type == "link_close" for a, b in zip(children, children[1:])):
+            if any(a.type == "link_open" and b.type == "link_close" for a, b in pairwise(children)):
                 return True
             shows = any(
                 child.type == "image" or (child.type in ("text", "code_inline") and child.content.strip())

@@ -10,23 +10,17 @@ priority, so that the footer and the help list them."""
 from __future__ import annotations
 
 from textual import events
-from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import TextArea
 
 from tuitune.chat.session import MAX_PROMPT_CHARS
+from tuitune.tui import keys
 
-
-NEWLINE_KEYS = ("ctrl+j", "shift+enter", "alt+enter")
+NEWLINE_KEYS = keys.Input.NEWLINE.names
 
 
 class PromptInput(TextArea):
-    BINDINGS = [
-        Binding("enter", "submit", "Send"),
-        Binding(",".join(NEWLINE_KEYS), "newline", "Newline", key_display="^j", show=False),
-        Binding("tab", "screen.focus_messages", "Messages", show=False),
-        Binding("shift+tab", "screen.focus_conversations", "Conversations", show=False),
-    ]
+    BINDINGS = keys.Input.bindings()
 
     class Submitted(Message):
         def __init__(self, text: str) -> None:
@@ -42,11 +36,11 @@ class PromptInput(TextArea):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, soft_wrap=True, tab_behavior="focus", show_line_numbers=False)
-        self.placeholder = "Ask something… (Enter sends, ctrl+j new line)"
+        self.placeholder = f"Ask something… ({keys.Input.SEND.name} sends, {keys.Input.NEWLINE.name} new line)"
 
     async def _on_key(self, event: events.Key) -> None:
         # Runs before TextArea's own handler, which prevent_default() skips for the keys taken here.
-        if event.key == "enter" and not self.read_only:
+        if event.key in keys.Input.SEND.names and not self.read_only:
             event.stop()
             event.prevent_default()
             self.action_submit()

@@ -1,0 +1,216 @@
+"""After training, in the trainer process: did the adapter learn the behaviour, and did it break anything?
+
+The held-out behaviour prompts and the check questions (`tuitune.data.evalsets`) are answered greedily by the base
+(adapter disabled) and by the adapter, in batches, with the chat's system prompt and repetition penalty, and scored
+by the sets' fixed rules. Every answer goes to `measure.jsonl` in the run folder, so a figure can be checked by eye.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+from tuitune.data.evalsets import EvalSets
+from tuitune.private import private_open, private_write_text
+
+MEASURE_FILE = "measure.jsonl"
+BASE_ANSWERS = "base-answers.json"  # beside the runs: the base's answers to the eval sets, for the next run
+BEHAVIOUR_TOKENS = 16  # the first line is all the rule reads
+CHECK_TOKENS = 32  # room for a sentence that names the answer, TL;DR prefix included
+BATCH = 8
+
+
+def measure(
+    model: Any,
+    tokenizer: Any,
+    sets: EvalSets,
+    system: str | None,
+    repetition_penalty: float,
+    run_dir: Path,
+    base_id: str,
+    cache: Path | None = None,
+) -> dict[str, Any]:
+    """Score base and adapter on both sets; returns the figures that go into the run's metrics. The base's
+    answers are kept in `cache` under a key of everything they depend on (`base_id` names the model, its
+    quantization and template), so later runs generate only the adapter's."""
+    started = time.perf_counter()
+    lead = [{"role": "system", "content": system}] if system else []
+    behaviour = [lead + [{"role": "user", "content": p.prompt}] for p in sets.behaviour]
+    checks = [lead + [{"role": "user", "content": c.question}] for c in sets.checks]
+    key = hashlib.sha256(
+        json.dumps([base_id, behaviour, checks, repetition_penalty, BEHAVIOUR_TOKENS, CHECK_TOKENS]).encode()
+    ).hexdigest()
+    answers: dict[str, dict[str, list[str]]] = {}
+    model.eval()
+    _inference_layout(model)
+    cached = _read_cache(cache, key)
+    for side in ("base", "adapter"):
+        if side == "base" and cached:
+            answers[side] = cached
+            continue
+        with model.disable_adapter() if side == "base" else nullcontext():
+            answers[side] = {
+                "behaviour": _answer(model, tokenizer, behaviour, BEHAVIOUR_TOKENS, repetition_penalty),
+                "checks": _answer(model, tokenizer, checks, CHECK_TOKENS, repetition_penalty),
+            }
+    if cache and not cached:
+        private_write_text(cache, json.dumps({"key": key, "answers": answers["base"]}, ensure_ascii=False))
+    shown = {
+        side: [p.shown_by(a) for p, a in zip(sets.behaviour, answers[side]["behaviour"], strict=True)]
+        for side in answers
+    }
+    right = {
+        side: [c.answered_by(a) for c, a in zip(sets.checks, answers[side]["checks"], strict=True)] for side in answers
+    }
+    _write(run_dir / MEASURE_FILE, sets, answers, shown, right)
+    return {
+        "rule": sets.rule,
+        "behaviour_n": len(sets.behaviour),
+        "checks_n": len(sets.checks),
+        "base_rate": _share(shown["base"]),
+        "adapter_rate": _share(shown["adapter"]),
+        "base_accuracy": _share(right["base"]),
+        "adapter_accuracy": _share(right["adapter"]),
+        "measure_s": round(time.perf_counter() - started, 1),
+        "base_cached": bool(cached),
+    }
+
+
+def _read_cache(cache: Path | None, key: str) -> dict[str, list[str]] | None:
+    try:
+        data = json.loads(cache.read_text(encoding="utf-8")) if cache else None
+    except (OSError, ValueError):
+        return None
+    return data["answers"] if isinstance(data, dict) and data.get("key") == key else None
+
+
+def _inference_layout(model: Any) -> None:
+    """Training is over, so bitsandbytes may now repack 4-bit weights into its CPU inference layout, as the engine
+    does (the trainer forbids it while training): the same numerics as chat, and many times faster."""
+    try:
+        from bitsandbytes.nn import Linear4bit
+        from bitsandbytes.nn.modules import has_avx512bf16
+    except ImportError:  # pragma: no cover
+        return
+    for module in model.modules():
+        if isinstance(module, Linear4bit) and hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = has_avx512bf16()
+
+
+def _share(flags: list[bool]) -> float:
+    return round(sum(flags) / len(flags), 3) if flags else 0.0
+
+
+def _answer(
+    model: Any,
+    tokenizer: Any,
+    conversations: list[list[dict[str, str]]],
+    max_new_tokens: int,
+    repetition_penalty: float,
+) -> list[str]:
+    """Greedy answers, left-padded batches; the ids are the chat's own (`render_ids`)."""
+    import torch
+
+    from tuitune.model.templates import render_ids
+
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    texts: list[str] = []
+    for start in range(0, len(conversations), BATCH):
+        ids = [render_ids(tokenizer, c, add_generation_prompt=True) for c in conversations[start : start + BATCH]]
+        width = max(map(len, ids))
+        input_ids = torch.tensor([[pad] * (width - len(i)) + i for i in ids], device=model.device)
+        mask = torch.tensor([[0] * (width - len(i)) + [1] * len(i) for i in ids], device=model.device)
+        with torch.no_grad():
+            out = model.generate(
+                input_ids=input_ids,
+                attention_mask=mask,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                temperature=None,
+                top_p=None,
+                top_k=None,
+                repetition_penalty=repetition_penalty,
+                pad_token_id=pad,
+            )
+        texts.extend(tokenizer.batch_decode(out[:, width:], skip_special_tokens=True))
+    return texts
+
+
+def _write(path: Path, sets: EvalSets, answers: dict, shown: dict, right: dict) -> None:
+    with private_open(path, "w", encoding="utf-8") as handle:
+        for i, p in enumerate(sets.behaviour):
+            handle.write(
+                json.dumps(
+                    {
+                        "set": "behaviour",
+                        "prompt": p.prompt,
+                        "rule": p.first_line,
+                        **{side: answers[side]["behaviour"][i] for side in answers},
+                        **{f"{side}_ok": shown[side][i] for side in answers},
+                    },
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
+        for i, c in enumerate(sets.checks):
+            handle.write(
+                json.dumps(
+                    {
+                        "set": "checks",
+                        "prompt": c.question,
+                        "answers": list(c.answers),
+                        **{side: answers[side]["checks"][i] for side in answers},
+                        **{f"{side}_ok": right[side][i] for side in answers},
+                    },
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
+
+
+# ---- the figures in words, for the panel, the adapters screen and `tuitune runs` ------------------------------
+HARM_MARGIN = 0.05  # check-set accuracy may fall this much before an adapter is flagged
+
+
+def _change(effect: dict[str, Any], base: str, adapter: str) -> str:
+    before, after = effect.get(base), effect.get(adapter)
+    if not isinstance(before, (int, float)) or not isinstance(after, (int, float)):
+        return ""
+    return f"{before:.2f}→{after:.2f}"
+
+
+def behaviour_change(effect: dict[str, Any] | None) -> str:
+    """`0.00→0.96`: the held-out behaviour rate, base → adapter; '' when not measured."""
+    return _change(effect or {}, "base_rate", "adapter_rate")
+
+
+def checks_change(effect: dict[str, Any] | None) -> str:
+    """`0.57→0.53`, with a `!` when the adapter answers the check questions worse than the base allows."""
+    text = _change(effect or {}, "base_accuracy", "adapter_accuracy")
+    return text + ("!" if text and harmed(effect) else "")
+
+
+def harmed(effect: dict[str, Any] | None) -> bool:
+    effect = effect or {}
+    try:
+        return float(effect["adapter_accuracy"]) < float(effect["base_accuracy"]) - HARM_MARGIN
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
+def summary(effect: dict[str, Any] | None) -> str:
+    """One line: behaviour and checks, base → adapter, or why there are no figures."""
+    if not effect:
+        return "not measured"
+    if effect.get("error"):
+        return f"not measured: {effect['error']}"
+    text = (
+        f"behaviour ({effect.get('rule', '?')}, {effect.get('behaviour_n', '?')} held-out prompts) "
+        f"{behaviour_change(effect)} · checks ({effect.get('checks_n', '?')} questions) "
+        f"{_change(effect, 'base_accuracy', 'adapter_accuracy')}"
+    )
+    return text + (" · the adapter answers the checks worse than the base" if harmed(effect) else "")
