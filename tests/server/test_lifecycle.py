@@ -3,7 +3,6 @@ status and stop, kill -9 on either side, and who may talk to it."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket

@@ -28,7 +28,7 @@ def test_train_prints_the_method_then_the_adapter_name_last_and_runs_lists_it(ho
     result = tuitune(home, "train", "--method", "auto", "--max-steps", "1", "--lr", "1e-3")
     assert result.returncode == 0, result.stderr
     assert "SFT on 4 good answers" in result.stderr
-    assert "measured: behaviour (first line ~ 2 patterns, 2 held-out prompts)" in result.stderr
+    assert "measured: behaviour " in result.stderr and "first line ~ 2 patterns on 2 held-out prompts" in result.stderr
     name = result.stdout.strip().splitlines()[-1]
     assert store.adapter(name) is not None
     effect = store.adapter(name).metrics["effect"]

@@ -54,7 +54,7 @@ def _running(pid: int) -> bool:
 
 @pytest.mark.slow
 def test_two_processes_train_one_adapter_saved_once_by_rank_0(two_processes, store):
-    two_processes.train.max_steps = 3
+    two_processes = two_processes.with_overrides({"train.max_steps": 3})
     handle = start_run(two_processes, store, "sft")
     events = list(handle.events())
     assert events[-1]["event"] == "done", events[-1]
@@ -70,7 +70,7 @@ def test_two_processes_train_one_adapter_saved_once_by_rank_0(two_processes, sto
 
 @pytest.mark.slow
 def test_cancel_stops_every_rank(two_processes, store):
-    two_processes.train.max_steps = 200
+    two_processes = two_processes.with_overrides({"train.max_steps": 200})
     handle = start_run(two_processes, store, "sft")
     ranks: list[int] = []
     for event in handle.events():
@@ -88,7 +88,7 @@ def test_cancel_stops_every_rank(two_processes, store):
 
 @pytest.mark.slow
 def test_a_rank_that_dies_fails_the_run_with_its_reason(two_processes, store):
-    two_processes.train.max_steps = 200
+    two_processes = two_processes.with_overrides({"train.max_steps": 200})
     handle = start_run(two_processes, store, "sft", env={FAIL_AT_STEP_ENV: "1", FAIL_RANK_ENV: "1"})
     event = handle.wait()
     assert event["event"] == "error", event

@@ -7,12 +7,9 @@ held-out TL;DR rate of bench/effect.py measured through vLLM, unload, and the ba
 
 from __future__ import annotations
 
-import json
 import os
 import socket
-import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -22,7 +19,7 @@ VLLM_PYTHON = Path(os.environ.get("TUITUNE_VLLM_PYTHON") or REPO / ".venv-vllm" 
 if not VLLM_PYTHON.is_absolute():
     VLLM_PYTHON = REPO / VLLM_PYTHON
 ADAPTER = "tldr"
-MAX_NEW_TOKENS = 16  # bench/effect.py's default: enough to see the first line
+MAX_NEW_TOKENS = 16  # what tuitune.training.measure gives a behaviour prompt: enough to see the first line
 
 pytestmark = [
     pytest.mark.vllm,
@@ -89,41 +86,23 @@ def client(server):
     return openai.OpenAI(base_url=server["url"] + "/v1", api_key="unused", max_retries=0, timeout=120)
 
 
-class VllmChat:
-    """Just enough of tuitune's Engine for bench/effect.py's `tldr_rate`: greedy, the engine's repetition penalty."""
-
-    def __init__(self, client, model: str, repetition_penalty: float):
-        self.client, self.model, self.repetition_penalty = client, model, repetition_penalty
-
-    def generate(self, messages, max_new_tokens: int):
-        reply = self.client.chat.completions.create(
-            model=self.model, messages=messages, max_tokens=max_new_tokens, temperature=0,
-            extra_body={"repetition_penalty": self.repetition_penalty},
-        )
-        return Answer(reply.choices[0].message.content or "")
-
-
-@dataclass
-class Answer:
-    content: str
-
-    def text(self) -> str:
-        return self.content
-
-
 def tldr_rate(client, model: str, settings) -> tuple[float, list[str]]:
-    """bench/effect.py's held-out prompts, system prompt and scoring rule, through vLLM."""
-    sys.path.insert(0, str(REPO / "bench"))
-    try:
-        from effect import tldr_rate as effect_tldr_rate
-    finally:
-        sys.path.remove(str(REPO / "bench"))
-    from tuitune.chat import system_prompt_text
+    """The shipped behaviour set (held-out prompts, each with its first-line rule), with the chat's system prompt and
+    repetition penalty, greedy, through vLLM: the share of answers that show the behaviour, and the answers."""
+    from tuitune.data import evalsets
+    from tuitune.data.prompts import system_prompt_text
 
-    prompts = [json.loads(line)["prompt"] for line in (REPO / "sample_data" / "heldout_prompts.jsonl").open()]
     system = system_prompt_text(settings.generation.system_prompt, settings.prompts_dir)
-    engine = VllmChat(client, model, settings.generation.repetition_penalty)
-    return effect_tldr_rate(engine, prompts, system, MAX_NEW_TOKENS)
+    lead = [{"role": "system", "content": system}] if system else []
+    behaviour = evalsets.load(None).behaviour
+    answers = []
+    for item in behaviour:
+        reply = client.chat.completions.create(
+            model=model, messages=[*lead, {"role": "user", "content": item.prompt}], max_tokens=MAX_NEW_TOKENS,
+            temperature=0, extra_body={"repetition_penalty": settings.generation.repetition_penalty},
+        )
+        answers.append(reply.choices[0].message.content or "")
+    return sum(item.shown_by(a) for item, a in zip(behaviour, answers, strict=True)) / len(answers), answers
 
 
 def chat(client, model: str, messages, stream: bool) -> tuple[str, set[str]]:

@@ -82,7 +82,7 @@ def _train(ctx: CliContext, method: str, overrides: dict, detach: bool) -> bool:
         if "effect" in metrics:
             from tuitune.training.measure import summary
 
-            console.print(f"measured: {summary(metrics['effect'])}", markup=False, highlight=False)
+            console.print(f"measured: {summary(metrics['effect'])}", markup=False, highlight=False, soft_wrap=True)
         click.echo(last["adapter_name"])
         return True
     if last.get("event") == "cancelled":

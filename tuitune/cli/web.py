@@ -6,7 +6,6 @@ chats at once without loading the model again."""
 from __future__ import annotations
 
 import shlex
-import sys
 
 import click
 
@@ -24,20 +23,10 @@ def web(ctx: CliContext, port: int) -> None:
 def _web(ctx: CliContext, port: int) -> None:
     from textual_serve.server import Server
 
+    from tuitune.server.lifecycle import tuitune_argv
+
     settings = ctx.settings
-    command = shlex.join(
-        [
-            sys.executable,
-            "-m",
-            "tuitune",
-            "--home",
-            str(settings.home),
-            "--model",
-            settings.model.spec,
-            "--quant",
-            settings.model.quant,
-        ]
-    )
+    command = shlex.join(tuitune_argv(settings))
     click.echo(
         f"tuitune in the browser at http://localhost:{port} (ssh -L {port}:localhost:{port} <this host>)", err=True
     )

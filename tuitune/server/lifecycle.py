@@ -108,8 +108,8 @@ def api_key(paths: EnginePaths, create: bool) -> str:
     return key
 
 
-def serve_argv(settings: Settings) -> list[str]:
-    """The command that runs this home's server in the foreground, with the model settings this client uses."""
+def tuitune_argv(settings: Settings) -> list[str]:
+    """`tuitune` on this home with the model settings this client uses; a verb goes after it."""
     return [
         sys.executable,
         "-m",
@@ -120,8 +120,12 @@ def serve_argv(settings: Settings) -> list[str]:
         settings.model.spec,
         "--quant",
         settings.model.quant,
-        "serve",
     ]
+
+
+def serve_argv(settings: Settings) -> list[str]:
+    """The command that runs this home's server in the foreground, with the model settings this client uses."""
+    return [*tuitune_argv(settings), "serve"]
 
 
 def serve_env(settings: Settings) -> dict[str, str]:

@@ -16,7 +16,7 @@ def with_sft_term(trainer_class: type, weight: float) -> type:
     """`trainer_class` (a trl KTOTrainer) whose loss adds `weight` x the mean NLL of the good answers' tokens."""
     import torch
 
-    class KTOWithSFT(trainer_class):  # type: ignore[misc, valid-type]
+    class KTOWithSFT(trainer_class):
         def _compute_loss(self, model, inputs, return_outputs):
             kept: list[Any] = []
 

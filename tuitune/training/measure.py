@@ -208,9 +208,10 @@ def summary(effect: dict[str, Any] | None) -> str:
         return "not measured"
     if effect.get("error"):
         return f"not measured: {effect['error']}"
+    # The figures first: a narrow terminal cuts the end of the line.
     text = (
-        f"behaviour ({effect.get('rule', '?')}, {effect.get('behaviour_n', '?')} held-out prompts) "
-        f"{behaviour_change(effect)} · checks ({effect.get('checks_n', '?')} questions) "
-        f"{_change(effect, 'base_accuracy', 'adapter_accuracy')}"
+        f"behaviour {behaviour_change(effect)} · checks {_change(effect, 'base_accuracy', 'adapter_accuracy')}"
+        f"{' (worse than the base)' if harmed(effect) else ''} · base→adapter; {effect.get('rule', '?')} on "
+        f"{effect.get('behaviour_n', '?')} held-out prompts, {effect.get('checks_n', '?')} check questions"
     )
-    return text + (" · the adapter answers the checks worse than the base" if harmed(effect) else "")
+    return text

@@ -121,6 +121,7 @@ async def test_a_run_started_outside_is_followed_and_swapped_in(app_for, clean_e
         name = store.adapter_by_id(store.run(handle.run_id).adapter_id).name
         assert clean_engine.active_adapter == name == store.get_setting("active_adapter")
         assert isinstance(app.screen, BeforeAfterScreen)
+        await settle(pilot)  # painted
         assert "Before / after" in screen_text(app)
         await pilot.press("escape")
         assert name[:20] in widget_text(app, app.chat_screen.status)

@@ -52,14 +52,14 @@ async def test_chat_judge_train_swap_and_the_answer_changes(app_for, clean_engin
         assert panel.losses, "the panel showed no progress"
         name = store.adapters()[0].name
         effect = store.adapters()[0].metrics["effect"]  # measured on the tiny sets in the home
-        shown = widget_text(app, panel)
-        assert f"behaviour (first line ~ 2 patterns, 2 held-out prompts) {effect['base_rate']:.2f}→" in shown
-        assert f"checks (2 questions) {effect['base_accuracy']:.2f}→{effect['adapter_accuracy']:.2f}" in shown
         assert clean_engine.active_adapter == name == store.get_setting("active_adapter")
         assert isinstance(app.screen, BeforeAfterScreen)
         shown = screen_text(app)
         assert "trained on: " + QUESTION in shown  # two judged answers: too few to hold a prompt out
         await pilot.press("escape")
+        shown = widget_text(app, panel)  # the panel, under the before/after dialog until now
+        assert (f"behaviour {effect['base_rate']:.2f}→{effect['adapter_rate']:.2f} · "
+                f"checks {effect['base_accuracy']:.2f}→{effect['adapter_accuracy']:.2f}") in shown
 
         await pilot.press("ctrl+n")
         await send(pilot, QUESTION)
