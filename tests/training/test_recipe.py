@@ -33,7 +33,7 @@ def test_dpo_losses_are_read_and_checked(settings):
 
 
 def test_kto_losses_are_read_and_checked(settings):
-    assert settings.train.kto_losses() == ("kto", 1.0)
+    assert settings.train.kto_losses() == ("kto", 3.0)
     assert settings.with_overrides({"train.kto_loss": "apo_zero_unpaired"}).train.kto_losses() == (
         "apo_zero_unpaired", 0.0)
     for bad in ("sft:1", "kto,apo_zero_unpaired", "kto:2", "kto,sft:x", "kto,sft,sft"):

@@ -100,9 +100,11 @@ class BeforeAfterScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,q,enter", "close", "Close")]
 
-    def __init__(self, rows: list[Comparison], before: str, after: str, seconds: float) -> None:
+    def __init__(self, rows: list[Comparison], before: str, after: str, seconds: float, measured: str = "") -> None:
+        """`measured`: the run's behaviour and check-set figures in one line, shown under the title."""
         super().__init__(classes="dialog-screen")
         self.rows, self.before, self.after, self.seconds = rows, before, after, seconds
+        self.measured = measured
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog -wide -tall", id="before-after"):
@@ -113,6 +115,8 @@ class BeforeAfterScreen(ModalScreen[None]):
                 classes="dialog-hint",
                 markup=False,
             )
+            if self.measured:
+                yield Static(Text(f"measured: {self.measured}"), classes="ba-measured")
             for row in self.rows:
                 yield Static(Text(f"{row.kind}: {one_line(row.prompt, 200)}", style="bold"), classes="ba-prompt")
                 yield Static(self._answer("before", row.before), classes="ba-before")

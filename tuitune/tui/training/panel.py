@@ -100,6 +100,7 @@ class TrainingPanel(ReportsWorkerErrors, Vertical):
         self.started_seen = False  # the trainer said "start": its SIGTERM handler is in place
         self.closing = threading.Event()  # the app is going: watchers and comparisons stop; the run does not
         self.last_comparison: TrainingPanel.Compared | None = None
+        self.measured = ""  # the finished run's behaviour and checks, base→adapter, in one line
 
     def compose(self) -> ComposeResult:
         yield Label("", id="training-title", markup=False)
@@ -206,7 +207,7 @@ class TrainingPanel(ReportsWorkerErrors, Vertical):
         if shown is None:
             self._say("no before/after yet: it comes when a run finishes")
             return
-        self.app.push_screen(BeforeAfterScreen(shown.rows, shown.before, shown.after, shown.seconds))
+        self.app.push_screen(BeforeAfterScreen(shown.rows, shown.before, shown.after, shown.seconds, self.measured))
 
     # ---- starting and following ------------------------------------------------------------------------------
     def start(self, request: TrainRequest) -> None:
@@ -413,7 +414,7 @@ class TrainingPanel(ReportsWorkerErrors, Vertical):
         self._hint("F5 again · F7 adapters (roll back) · ctrl+r hide")
         self.post_message(self.Summary(f"swapped in {event.seconds:.2f}s"))
         if event.rows:
-            self.app.push_screen(BeforeAfterScreen(event.rows, event.before, event.after, event.seconds))
+            self.app.push_screen(BeforeAfterScreen(event.rows, event.before, event.after, event.seconds, self.measured))
         self.set_timer(HIDE_AFTER_S, self._hide_if_idle)
 
     def _hide_if_idle(self) -> None:
@@ -428,10 +429,12 @@ class TrainingPanel(ReportsWorkerErrors, Vertical):
         self.query_one(Sparkline).data = []
         self.query_one("#training-lossval", Label).update("")
         self.query_one("#training-effect", Label).update("")
+        self.measured = ""
 
     def _effect(self, effect: dict[str, Any]) -> None:
+        self.measured = summary(effect)
         style = "bold red" if harmed(effect) else ""
-        self.query_one("#training-effect", Label).update(Text(one_line(summary(effect)), style=style))
+        self.query_one("#training-effect", Label).update(Text(one_line(self.measured), style=style))
 
     def _show_title(self, text: str) -> None:
         self.query_one("#training-title", Label).update(Text(one_line(text), style="bold"))
