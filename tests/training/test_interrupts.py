@@ -69,8 +69,11 @@ def test_ctrl_c_on_tuitune_train_stops_the_trainer_within_seconds(home, store, f
     tldr_store(store, pairs=False, count=8)
     env = {**os.environ, "TUITUNE_TRAIN_MAX_STEPS": "2", "TUITUNE_TRAIN_BATCH_SIZE": "4",
            "TUITUNE_TRAIN_GRAD_ACCUM": "32", "TUITUNE_TRAIN_MAX_LENGTH": "128", "TUITUNE_TRAIN_HOLDOUT": "0"}
+    # As from a terminal: SIGINT at its default, whatever this test process inherited (an ignored SIGINT survives
+    # exec, and Python then never raises KeyboardInterrupt).
     cli = subprocess.Popen([sys.executable, "-m", "tuitune", "--home", str(home), "train", "--method", "sft"],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     events = Path(home, "runs", "run-0001", "events.jsonl")
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and '"name": "train"' not in (events.read_text() if events.exists() else ""):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,8 @@ def measure(
                 "checks": _answer(model, tokenizer, checks, CHECK_TOKENS, repetition_penalty),
             }
     if cache and not cached:
-        private_write_text(cache, json.dumps({"key": key, "answers": answers["base"]}, ensure_ascii=False))
+        with suppress(OSError):  # a cache: the next run generates the base's answers again
+            private_write_text(cache, json.dumps({"key": key, "answers": answers["base"]}, ensure_ascii=False))
     shown = {
         side: [p.shown_by(a) for p, a in zip(sets.behaviour, answers[side]["behaviour"], strict=True)]
         for side in answers
