@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 _lock = threading.Lock()
 
@@ -36,3 +37,18 @@ def weights_stay_packed() -> Iterator[None]:
             yield
         finally:
             Linear4bit._save_to_state_dict = original  # type: ignore[method-assign]
+
+
+def allow_cpu_repack(model: Any, allowed: bool) -> None:
+    """Whether the 4-bit layers of `model` may switch to bitsandbytes' CPU inference layout at their next eval-mode
+    forward (where the CPU supports it). A model being trained must not (it then learns nothing); after training,
+    the layout gives chat's numerics, many times faster."""
+    try:
+        from bitsandbytes.nn import Linear4bit
+        from bitsandbytes.nn.modules import has_avx512bf16
+    except ImportError:  # pragma: no cover
+        return
+    supported = allowed and has_avx512bf16()
+    for module in model.modules():
+        if isinstance(module, Linear4bit) and hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = supported

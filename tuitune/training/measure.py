@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tuitune.data.evalsets import EvalSets
+from tuitune.model.packing import allow_cpu_repack
 from tuitune.private import private_open, private_write_text
 
 MEASURE_FILE = "measure.jsonl"
@@ -46,7 +47,7 @@ def measure(
     ).hexdigest()
     answers: dict[str, dict[str, list[str]]] = {}
     model.eval()
-    _inference_layout(model)
+    allow_cpu_repack(model, True)  # training is over: chat's layout and numerics, many times faster
     cached = _read_cache(cache, key)
     for side in ("base", "adapter"):
         if side == "base" and cached:
@@ -87,19 +88,6 @@ def _read_cache(cache: Path | None, key: str) -> dict[str, list[str]] | None:
     except (OSError, ValueError):
         return None
     return data["answers"] if isinstance(data, dict) and data.get("key") == key else None
-
-
-def _inference_layout(model: Any) -> None:
-    """Training is over, so bitsandbytes may now repack 4-bit weights into its CPU inference layout, as the engine
-    does (the trainer forbids it while training): the same numerics as chat, and many times faster."""
-    try:
-        from bitsandbytes.nn import Linear4bit
-        from bitsandbytes.nn.modules import has_avx512bf16
-    except ImportError:  # pragma: no cover
-        return
-    for module in model.modules():
-        if isinstance(module, Linear4bit) and hasattr(module, "support_avx512bf16_for_cpu"):
-            module.support_avx512bf16_for_cpu = has_avx512bf16()
 
 
 def _share(flags: list[bool]) -> float:

@@ -169,6 +169,7 @@ def _load_for_fsdp(source: Any) -> Any:
 
 def _load(config: RunConfig, settings: Any):
     from tuitune.model.loader import load_base, load_tokenizer
+    from tuitune.model.packing import allow_cpu_repack
     from tuitune.model.quiet import ignore_library_warnings, quiet_libraries
     from tuitune.model.source import resolve
     from tuitune.model.templates import choose_template, fingerprint
@@ -189,19 +190,8 @@ def _load(config: RunConfig, settings: Any):
         model = _load_for_fsdp(source)
     else:
         model = load_base(source, settings.model.quant, _device(settings))
-    _never_repack(model)
+    allow_cpu_repack(model, False)  # belt and braces for the pitfall in the module docstring
     return source, tokenizer, model, fingerprint(template)
-
-
-def _never_repack(model: Any) -> None:
-    """Belt and braces for the pitfall above: no 4-bit layer of this model may switch to the CPU inference layout."""
-    try:
-        from bitsandbytes.nn import Linear4bit
-    except ImportError:  # pragma: no cover
-        return
-    for module in model.modules():
-        if isinstance(module, Linear4bit) and hasattr(module, "support_avx512bf16_for_cpu"):
-            module.support_avx512bf16_for_cpu = False
 
 
 def steps_for(settings: Any, examples: int) -> int:
