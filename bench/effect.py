@@ -8,7 +8,10 @@ measured after training (tuitune.training.measure): the share of held-out prompt
 questions (sample_data/check_questions.jsonl), base vs adapter, greedy, with the chat's system prompt.
 
 JSON: base_rate (target <= 0.1), adapter_rate (target >= 0.8), base_accuracy, adapter_accuracy (target >=
-base_accuracy - 0.05), train_s (key to trained, before measuring; target <= 180), measure_s, total_s.
+base_accuracy - 0.05), train_s (key to trained, before measuring; target <= 180), measure_s, total_s; and the user's own held-out
+judgements (tuitune.data.heldout, a fifth of the sample's judged turns): base_agreement, adapter_agreement,
+agreement_n, agreement_s (scoring them under base, live and adapter; target <= 10% of the trainer's train_s,
+agreement_share_of_train) and promoted (train.promote = better's decision).
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ def main() -> None:
     from tuitune.store import Store
     from tuitune.training import start_run
     from tuitune.training.measure import summary
+    from tuitune.training.verdict import agreement_line
 
     home = Path(args.home or tempfile.mkdtemp(prefix="tuitune-effect-"))
     overrides = {"model.spec": args.model, "model.quant": args.quant, "model.cache_dir": args.cache}
@@ -83,7 +87,11 @@ def main() -> None:
     effect = metrics.get("effect") or {}
     print(f"adapter {event['adapter_name']}: {metrics['steps']} steps, loss {metrics['train_loss']}, "
           f"trained in {trained_at:.0f} s (key to trained), {total_s:.0f} s with measuring")
+    agreement = metrics.get("agreement") or {}
+    decision = metrics.get("decision") or {}
     print(f"measured: {summary(effect)}")
+    print(f"{agreement_line(agreement)} · {agreement.get('agreement_s', '?')} s")
+    print(f"{'promoted' if decision.get('promote') else 'held back'}: {decision.get('reason', '?')}")
     answers = Path(handle.run_dir) / "measure.jsonl"
     if answers.is_file():
         for row in [json.loads(line) for line in answers.open(encoding="utf-8")][:3]:
@@ -96,6 +104,10 @@ def main() -> None:
         "train_s": round(trained_at, 1), "measure_s": effect.get("measure_s"), "total_s": round(total_s, 1),
         "method": handle.method, "only": args.only, "examples": metrics.get("examples"), "steps": metrics["steps"],
         "train_loss": metrics["train_loss"], "prompts": effect.get("behaviour_n"), "checks": effect.get("checks_n"),
+        "base_agreement": agreement.get("base"), "adapter_agreement": agreement.get("adapter"),
+        "agreement_n": agreement.get("n"), "agreement_s": agreement.get("agreement_s"),
+        "agreement_share_of_train": round(agreement.get("agreement_s", 0) / max(metrics.get("train_s") or 1, 1e-9), 3),
+        "promoted": decision.get("promote"),
     })
 
 

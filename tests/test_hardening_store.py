@@ -93,7 +93,7 @@ def test_opening_and_reading_do_not_need_the_write_lock(db_path: Path) -> None:
         assert (marked, store.message(answer).status) == (0, "streaming") and took < 1
         dead, took = timed(lambda: store.fail_dead_runs(lambda pid: False))
         assert dead == [] and took < 1
-        assert len(store.conversations()) == 50 and store.runs() == [] and store.adapters() == []
+        assert len(store.conversations()) == 80 and store.runs() == [] and store.adapters() == []
     locked.release()
     with Store.open(db_path) as store:
         assert store.mark_streaming_stopped() == 1
@@ -238,9 +238,9 @@ def test_concurrent_imports_of_one_file_import_it_once(tmp_path: Path) -> None:
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
         counts.append(int(out))
-    assert sorted(counts) == [0, 0, 0, 50]
+    assert sorted(counts) == [0, 0, 0, 80]
     with Store.open(path) as store:
-        assert len(store.conversations()) == 50
+        assert len(store.conversations()) == 80
 
 
 # ---- a full disk: reading works, a write is one clear line, nothing stored is lost -------------------------
@@ -289,10 +289,10 @@ def test_a_full_disk_reads_and_fails_writes_in_one_line(small_disk: Path, tmp_pa
         done = tuitune("--home", str(home), *verb)
         assert done.returncode == 0 and "Traceback" not in done.stderr, (verb, done.stderr)
     done = tuitune("--home", str(home), "export", "--format", "conversations")
-    assert len(done.stdout.splitlines()) == 50
+    assert len(done.stdout.splitlines()) == 80
     out = tmp_path / "export.jsonl"
     done = tuitune("--home", str(home), "export", "--format", "sft", "--out", str(out))
-    assert done.returncode == 0 and out.read_text(encoding="utf-8").count("\n") == 42, done.stderr
+    assert done.returncode == 0 and out.read_text(encoding="utf-8").count("\n") == 68, done.stderr
 
     fresh = tmp_path / "fresh.jsonl"
     fresh.write_text('{"prompt": "a new question", "completion": "an answer"}\n', encoding="utf-8")
@@ -304,7 +304,7 @@ def test_a_full_disk_reads_and_fails_writes_in_one_line(small_disk: Path, tmp_pa
 
     filler.unlink()
     with Store.open(home / "tuitune.db") as store:
-        assert len(store.conversations()) == 50
+        assert len(store.conversations()) == 80
         assert store._scalar("PRAGMA integrity_check") == "ok"
     assert tuitune("--home", str(home), "import", str(fresh)).returncode == 0
 

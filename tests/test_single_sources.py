@@ -76,9 +76,11 @@ def test_the_method_and_format_lists_are_not_copied():
 
 def test_base_is_written_once():
     assert BASE == "base"
-    # Not the name: training/measure.py's "base" is a side of a measurement (the adapter off); tui/keys.py's is the
-    # adapters screen's action `base`.
-    assert files_with(lambda text: text == BASE) == {"generation.py", "training/measure.py", "tui/keys.py"}
+    # Not the name: training/measure.py's, agreement.py's and verdict.py's "base" is a side of a measurement (the
+    # adapter off); tui/keys.py's is the adapters screen's action `base`.
+    assert files_with(lambda text: text == BASE) == {
+        "generation.py", "training/measure.py", "training/agreement.py", "training/verdict.py", "tui/keys.py"
+    }
     result = CliRunner().invoke(cli, ["adapters", "use", "--help"])
     assert f"Make NAME (or '{BASE}') the active adapter." in result.output
 

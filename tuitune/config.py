@@ -33,6 +33,7 @@ QUANTS = ("4bit", "8bit", "none")
 BACKENDS = ("local", "vllm")
 TRAIN_METHODS = ("sft", "dpo", "kto")  # trl's trainers; each has its rows (tuitune.data.rows) and export format
 METHODS = ("auto", *TRAIN_METHODS)  # what train.method and --method accept
+PROMOTE = ("better", "always", "never")  # train.promote: when a finished run's adapter goes live
 EMBEDDED = "embedded"  # the spec of the small model shipped as a package (tuitune.model.source)
 TARGET_PRESETS: dict[str, list[str] | str] = {
     "attention": ["q_proj", "k_proj", "v_proj", "o_proj"],
@@ -116,7 +117,14 @@ class TrainSettings:
     min_per_label: int = _help("auto picks KTO when both labels have this many (8 bad, 25 good taught 0.96)", 8)
     seed: int = _help("random seed", 0)
     launcher: str = _help("prefix for multi-GPU runs, e.g. 'accelerate launch --multi_gpu --num_processes 8'", "")
-    holdout: int = _help("judged prompts kept out of training for the before/after check", 3)
+    holdout: float = _help("share of judged user turns held out to measure every adapter (0: none)", 0.2)
+    holdout_from: int = _help("judged user turns the store needs before any is held out", 10)
+    promote: str = _help(
+        "better: a new adapter goes live only when it agrees with your held-out judgements better than the live "
+        "model, by evidence, and the checks held; always; never",
+        "better",
+    )
+    auto_after: int = _help("start a run by itself after this many new judgements since the last run (0: off)", 0)
     measure: bool = _help("after training, score held-out behaviour prompts and check questions, base vs adapter", True)
 
     def __post_init__(self) -> None:
@@ -124,6 +132,12 @@ class TrainSettings:
             raise SettingsError(f"train.method must be one of {', '.join(METHODS)}, not {self.method!r}")
         if self.lr <= 0:
             raise SettingsError("train.lr must be > 0")
+        if not 0 <= self.holdout < 1:
+            raise SettingsError(f"train.holdout is a share of the judged turns, from 0 to below 1, not {self.holdout}")
+        if self.promote not in PROMOTE:
+            raise SettingsError(f"train.promote must be one of {', '.join(PROMOTE)}, not {self.promote!r}")
+        if self.auto_after < 0:
+            raise SettingsError("train.auto_after must be >= 0 (0 turns it off)")
         try:
             self.dpo_losses()
         except ValueError:

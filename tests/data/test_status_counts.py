@@ -11,7 +11,7 @@ from tuitune.tui.widgets.status_bar import StatusBar
 
 
 def test_trainable_counts_are_what_build_trains_on(store, settings):
-    settings = settings.with_overrides({"train.holdout": 2})
+    settings = settings.with_overrides({"train.holdout": 0.3, "train.holdout_from": 4})
     made = judged_store(store)
     counts = sets.trainable_counts(store, settings)
     plan = sets.build(store, settings, "auto")
@@ -19,8 +19,8 @@ def test_trainable_counts_are_what_build_trains_on(store, settings):
     assert held and made.eval_turn not in held and set(held) <= set(made.topic_turns)
     assert plan.counts["measured"] == 1 and plan.counts["holdout"] == len(held)
     kept = len(made.topic_turns) - len(held)
-    assert counts == {"good": kept, "bad": kept, "pairs": kept}
-    assert counts == {k: plan.counts[k] for k in ("good", "bad", "pairs")}
+    assert counts == {"good": kept, "bad": kept, "pairs": kept, "heldout": len(held)}  # a held-out pair per turn
+    assert counts == {k: plan.counts[k] for k in ("good", "bad", "pairs")} | {"heldout": len(plan.heldout_units)}
     assert sets.choose_method(store, settings) == (plan.method, plan.reason)
     # Before anything is kept out, the eval turn and the held-out turns count; blank, excluded and root answers never.
     everything = len(made.topic_turns) + 1
@@ -35,7 +35,7 @@ def test_trainable_counts_are_what_build_trains_on(store, settings):
 
 
 async def test_the_status_bar_shows_the_training_sets_counts(store, settings, engine_client):
-    settings = settings.with_overrides({"train.holdout": 2})
+    settings = settings.with_overrides({"train.holdout": 0.3, "train.holdout_from": 4})
     made = judged_store(store)
     app = make_app(settings, store=store, engine=engine_client)
     async with app.run_test(size=(120, 30)) as pilot:
@@ -44,9 +44,11 @@ async def test_the_status_bar_shows_the_training_sets_counts(store, settings, en
             await pilot.pause()
         bar = app.chat_screen.query_one(StatusBar)
         plan = sets.build(store, settings, "auto")
-        shown = {k: plan.counts[k] for k in ("good", "bad", "pairs")}
-        assert bar.counts == shown
-        assert f"▲{shown['good']} ▼{shown['bad']} pairs {shown['pairs']}" in str(bar.render())
+        shown = {k: plan.counts[k] for k in ("good", "bad", "pairs")} | {"heldout": len(plan.heldout_units)}
+        assert bar.counts == shown and shown["heldout"]
+        assert f"▲{shown['good']} ▼{shown['bad']} pairs {shown['pairs']} · {shown['heldout']} held out" in str(
+            bar.render()
+        )
 
         before = rows.judgement_counts(store)
         await pilot.press("f2")  # the open conversation is the eval turn: its newest answer is judged good…

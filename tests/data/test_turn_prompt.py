@@ -41,7 +41,7 @@ def test_chat_and_the_training_rows_send_the_same_prompt(store, settings):
 
 
 def test_held_out_and_trained_prompts_are_chat_prompts(store, settings):
-    settings = settings.with_overrides({"train.holdout": 2})
+    settings = settings.with_overrides({"train.holdout": 0.3, "train.holdout_from": 4})
     chat = Chat(settings, store, engine=None)
     for topic in TOPICS:
         turn(

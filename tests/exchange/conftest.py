@@ -25,5 +25,5 @@ def write_jsonl(tmp_path: Path) -> Callable[..., Path]:
 
 @pytest.fixture
 def sample() -> Path:
-    """The shipped TL;DR preference set: 50 conversations."""
+    """The shipped TL;DR preference set: 80 conversations."""
     return SAMPLE

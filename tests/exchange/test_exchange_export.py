@@ -55,13 +55,13 @@ def test_conversations_round_trip_is_byte_identical(tmp_path: Path, settings, sa
         first = export_text(a, settings, tmp_path / "a.jsonl")
     with Store.open(homes[1] / "tuitune.db") as b:
         report = import_files(b, [tmp_path / "a.jsonl"])
-        assert report.conversations == 52
+        assert report.conversations == 82
         second = export_text(b, settings, tmp_path / "b.jsonl")
         assert judgement_counts(b) == a_counts(homes[0])
     assert second == first
     lines = first.splitlines()
-    assert len(lines) == 52
-    rich = json.loads(lines[50])
+    assert len(lines) == 82
+    rich = json.loads(lines[80])
     assert rich["title"] == "Rich " + NASTY
     original = rich["messages"][1]
     assert original["adapter"] == "tldr-1" and original["model"] == "SmolLM2"
@@ -91,23 +91,23 @@ def test_export_reimported_into_its_own_home_adds_nothing(store: Store, settings
     rich_store(store)
     export(store, settings, "conversations", tmp_path / "backup.jsonl")
     report = import_files(store, [tmp_path / "backup.jsonl"])
-    assert (report.conversations, report.skipped) == (0, 52)
+    assert (report.conversations, report.skipped) == (0, 82)
 
 
 def test_parquet_round_trip(tmp_path: Path, settings, store: Store, sample: Path) -> None:
     import_files(store, [sample])
     rich_store(store, NASTY.replace("\ud83d", ""))
     jsonl = export_text(store, settings, tmp_path / "a.jsonl")
-    assert export(store, settings, "conversations", tmp_path / "a.parquet") == 52
+    assert export(store, settings, "conversations", tmp_path / "a.parquet") == 82
     with Store.open(tmp_path / "b" / "tuitune.db") as b:
-        assert import_files(b, [tmp_path / "a.parquet"]).conversations == 52
+        assert import_files(b, [tmp_path / "a.parquet"]).conversations == 82
         assert export_text(b, settings, tmp_path / "b.jsonl") == jsonl
 
 
 @pytest.mark.parametrize(
     ("fmt", "columns", "count"),
-    [("sft", ["prompt", "completion"], 42), ("dpo", ["prompt", "chosen", "rejected"], 17),
-     ("kto", ["prompt", "completion", "label"], 67)],
+    [("sft", ["prompt", "completion"], 68), ("dpo", ["prompt", "chosen", "rejected"], 37),
+     ("kto", ["prompt", "completion", "label"], 117)],
 )
 def test_training_formats_load_in_datasets(store: Store, settings, sample: Path, tmp_path: Path, fmt, columns, count) -> None:
     from datasets import load_dataset
@@ -137,15 +137,15 @@ def test_cli_import_export(home: Path, sample: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(cli, ["import", str(sample)])
     assert result.exit_code == 0, result.output
-    assert "imported 50 conversations" in result.stdout and "42 good, 25 bad, 17 pairs" in result.stdout
+    assert "imported 80 conversations" in result.stdout and "68 good, 49 bad, 37 pairs" in result.stdout
     again = runner.invoke(cli, ["import", str(sample)])
-    assert "imported 0 conversations" in again.stdout and "skipped 50" in again.stdout
+    assert "imported 0 conversations" in again.stdout and "skipped 80" in again.stdout
     out = runner.invoke(cli, ["export", "--format", "conversations"])
-    assert out.exit_code == 0 and len(out.stdout.splitlines()) == 50
+    assert out.exit_code == 0 and len(out.stdout.splitlines()) == 80
     result = runner.invoke(cli, ["export", "--format", "sft", "--out", str(tmp_path / "sft.jsonl")])
     assert result.exit_code == 0, result.output
-    assert "wrote 42 SFT rows" in result.stderr
-    assert len((tmp_path / "sft.jsonl").read_text().splitlines()) == 42
+    assert "wrote 68 SFT rows" in result.stderr
+    assert len((tmp_path / "sft.jsonl").read_text().splitlines()) == 68
 
 
 def test_cli_bad_file_is_one_line_and_non_zero(home: Path, tmp_path: Path) -> None:

@@ -36,13 +36,13 @@ def tree(store: Store) -> list[tuple]:
 def test_sample_data_counts(store: Store) -> None:
     report = import_files(store, [SAMPLE])
     assert report.formats == {str(SAMPLE): "tuitune"}
-    assert (report.conversations, report.good, report.bad, report.pairs) == (50, 42, 25, 17)
+    assert (report.conversations, report.good, report.bad, report.pairs) == (80, 68, 49, 37)
     assert report.messages == sum(len(t.messages) for t in store.conversation_trees())
-    assert judgement_counts(store) == {"good": 42, "bad": 25, "pairs": 17}
+    assert judgement_counts(store) == {"good": 68, "bad": 49, "pairs": 37}
     sources = {m.source for m in store.judged_messages()}
     assert sources == {"chat", "regenerate", "edit"}
     with_system = [c for c in store.conversations() if c.system_prompt]
-    assert len(with_system) == 3
+    assert len(with_system) == 4
 
 
 def test_messages_format_openai_and_trl(store: Store, write_jsonl) -> None:
@@ -232,13 +232,13 @@ def test_reimport_is_idempotent(store: Store, write_jsonl) -> None:
 def test_sample_reimport_is_idempotent(store: Store) -> None:
     import_files(store, [SAMPLE])
     report = import_files(store, [SAMPLE])
-    assert (report.conversations, report.skipped) == (0, 50)
-    assert len(store.conversations()) == 50
+    assert (report.conversations, report.skipped) == (0, 80)
+    assert len(store.conversations()) == 80
 
 
 def test_dry_run_writes_nothing(store: Store) -> None:
     report = import_files(store, [SAMPLE], dry_run=True)
-    assert report.conversations == 50
+    assert report.conversations == 80
     assert store.conversations() == []
 
 

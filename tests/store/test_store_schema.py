@@ -23,12 +23,12 @@ EXPECTED_COLUMNS = {
     "judgements": {"id", "message_id", "value", "note", "created_at"},
     "adapters": {
         "id", "name", "path", "base_model", "method", "run_id", "parent_id", "metrics",
-        "template_fingerprint", "example_counts", "created_at", "deleted_at",
+        "template_fingerprint", "example_counts", "created_at", "deleted_at", "promotion", "promotion_reason",
     },
     "runs": {
         "id", "status", "method", "reason", "params", "example_ids", "base_model",
         "template_fingerprint", "created_at", "started_at", "finished_at", "pid", "error",
-        "log_path", "run_dir", "metrics", "adapter_id",
+        "log_path", "run_dir", "metrics", "adapter_id", "promotion", "promotion_reason",
     },
     "settings": {"key", "value"},
 }  # fmt: skip

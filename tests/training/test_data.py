@@ -89,15 +89,18 @@ def test_nothing_to_train_is_a_clear_error(store, settings):
 
 
 def test_holdout_is_deterministic_and_kept_out_of_training(store, settings):
-    settings = settings.with_overrides({"train.holdout": 2})
+    settings = settings.with_overrides({"train.holdout": 0.3, "train.holdout_from": 4})
     tldr_store(store, count=10)
     first, second = build(store, settings, "sft"), build(store, settings, "sft")
-    assert first.holdout_ids == second.holdout_ids and len(first.holdout_ids) == 2
-    assert first.counts["rows"] == 8 and len(first.holdout) == 2
+    assert first.holdout_ids == second.holdout_ids and first.holdout_ids
+    assert first.counts["rows"] == 10 - len(first.holdout_ids) and len(first.holdout) == len(first.holdout_ids)
     trained_prompts = {r["prompt"][-1]["content"] for r in first.rows}
     assert not trained_prompts & {h[-1]["content"] for h in first.holdout}
     assert first.holdout[0][-1]["role"] == "user"
     assert set(first.example_ids) == {i for r in first.rows for i in r["message_ids"]}
+    # Each held-out turn has a good and a bad answer: one held-out pair each, none of them trained on.
+    assert [u["kind"] for u in first.heldout_units] == ["pair"] * len(first.holdout_ids)
+    assert not {i for u in first.heldout_units for i in u["message_ids"]} & set(first.example_ids)
 
 
 def test_dataset_has_trl_columns_only(store, settings):

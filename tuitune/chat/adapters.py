@@ -118,9 +118,10 @@ class Adapters:
 
     def use(self, name: str | None) -> float:
         """Make `name` (None = base) live in the engine and remember it, and the one it replaces as the rollback
-        target; returns the swap's seconds."""
+        target; returns the swap's seconds. A held-back adapter made live is marked promoted by hand."""
         previous = self.active_name
         seconds = 0.0
+        adapter = None
         if name is None:
             if self.engine.ready:
                 seconds = self.engine.activate(None)
@@ -137,6 +138,10 @@ class Adapters:
             self.store.set_setting(ACTIVE, name or "")
             if name != previous:
                 self.store.set_setting(PREVIOUS, previous or "")
+            if adapter is not None and adapter.promotion == "held_back" and adapter.run_id is not None:
+                self.store.set_promotion(
+                    adapter.run_id, "promoted_by_hand", f"promoted by hand; held back: {adapter.promotion_reason}"
+                )
         self._announce(Swap(name, previous, seconds))
         return seconds
 

@@ -79,10 +79,7 @@ def _train(ctx: CliContext, method: str, overrides: dict, detach: bool) -> bool:
         console.print(
             f"done: loss {metrics.get('train_loss')}, {metrics.get('steps')} steps, {metrics.get('train_s')} s"
         )
-        if "effect" in metrics:
-            from tuitune.training.measure import summary
-
-            console.print(f"measured: {summary(metrics['effect'])}", markup=False, highlight=False, soft_wrap=True)
+        _verdict(ctx, console, last["adapter_name"], metrics)
         click.echo(last["adapter_name"])
         return True
     if last.get("event") == "cancelled":
@@ -94,18 +91,44 @@ def _train(ctx: CliContext, method: str, overrides: dict, detach: bool) -> bool:
     return False
 
 
+def _verdict(ctx: CliContext, console, name: str, metrics: dict) -> None:
+    """Print what was measured and train.promote's decision; a promoted adapter becomes the live one."""
+    from tuitune.training.measure import summary
+    from tuitune.training.verdict import agreement_line
+
+    def say(text: str) -> None:
+        console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    if "agreement" in metrics:
+        say(f"measured: {agreement_line(metrics['agreement'])}")
+    if "effect" in metrics:
+        say(f"measured: {summary(metrics['effect'])}")
+    decision = metrics.get("decision")
+    if not isinstance(decision, dict):
+        return
+    if decision.get("promote"):
+        ctx.services.adapters.use(name)
+        say(f"promoted, now live: {decision.get('reason', '')}")
+    else:
+        say(f"held back, the live model stays: {decision.get('reason', '')}")
+        say(f"`tuitune adapters use {name}` promotes it anyway")
+
+
 @click.command()
 @click.option("--limit", type=click.IntRange(1), default=20, show_default=True, help="newest runs to show")
 @click.pass_obj
 def runs(ctx: CliContext, limit: int) -> None:
     """List training runs: status, method, examples, loss, duration, and what the adapter changed: the held-out
-    behaviour rate and the check-set accuracy, base→adapter (a `!` marks checks that fell by more than 0.05)."""
+    behaviour rate, the check-set accuracy (a `!` marks checks that fell by more than 0.05) and the agreement with
+    your held-out judgements, base→adapter (`few(n)`: too few to tell); and whether the adapter went live
+    (promoted, held back, or promoted by hand)."""
     run_guarded(lambda: _runs(ctx, limit))
 
 
 def _runs(ctx: CliContext, limit: int) -> None:
     from tuitune.training import reap_dead_runs
     from tuitune.training.measure import behaviour_change, checks_change
+    from tuitune.training.verdict import PROMOTION_WORDS, agreement_change
 
     store = ctx.store
     reap_dead_runs(store)
@@ -115,7 +138,7 @@ def _runs(ctx: CliContext, limit: int) -> None:
         return
     click.echo(
         f"{'id':>4} {'status':<10}{'method':<7}{'examples':>9} {'loss':>7} {'duration':>9} "
-        f"{'behaviour':>10} {'checks':>10}  adapter / error"
+        f"{'behaviour':>10} {'checks':>10} {'agreement':>10} {'live?':<9}  adapter / error"
     )
     for run in rows:
         loss = (run.metrics or {}).get("train_loss")
@@ -128,7 +151,10 @@ def _runs(ctx: CliContext, limit: int) -> None:
         click.echo(
             f"{run.id:>4} {run.status:<10}{run.method:<7}{len(run.example_ids):>9} "
             f"{'-' if loss is None else f'{loss:.3f}':>7} {_duration(run.started_at, run.finished_at):>9} "
-            f"{behaviour_change(effect) or '-':>10} {checks_change(effect) or '-':>10}  {one_line(detail, 60)}"
+            f"{behaviour_change(effect) or '-':>10} {checks_change(effect) or '-':>10} "
+            f"{agreement_change((run.metrics or {}).get('agreement')) or '-':>10} "
+            f"{PROMOTION_WORDS.get(run.promotion or '', '-'):<9}  "
+            f"{one_line(detail, 60)}"
         )
 
 

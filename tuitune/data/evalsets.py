@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tuitune.errors import TuituneError
@@ -25,6 +26,7 @@ from tuitune.errors import TuituneError
 SHIPPED_DIR = Path(__file__).resolve().parent.parent.parent / "sample_data"
 BEHAVIOUR_FILE, CHECKS_FILE = "behaviour.jsonl", "checks.jsonl"
 SHIPPED = {BEHAVIOUR_FILE: "heldout_prompts.jsonl", CHECKS_FILE: "check_questions.jsonl"}
+DESCRIBES_FROM = 3  # good answers showing the shipped rule that make it the user's behaviour
 MAX_ITEMS = 500  # a measurement, not a training set: keeps the after-run check to seconds
 
 
@@ -69,6 +71,27 @@ class EvalSets:
         """The behaviour rule in a few words, e.g. `first line ~ ^TL;DR:`."""
         patterns = sorted({p.first_line for p in self.behaviour})
         return "first line ~ " + (patterns[0] if len(patterns) == 1 else f"{len(patterns)} patterns")
+
+    @property
+    def users_own(self) -> bool:
+        """The behaviour file is the user's (in the home), not the shipped demo's."""
+        return Path(self.behaviour_source).parent != SHIPPED_DIR
+
+    def describes(self, good_answers: Iterable[str]) -> bool:
+        """Whether the behaviour is the user's to measure: their own file, or at least `DESCRIBES_FROM` answers they
+        judged good show it (the sample data). Anyone else's data has nothing to do with the demo's rule."""
+        if self.users_own:
+            return True
+        rules = list({p.first_line: p for p in self.behaviour}.values())
+        shown = 0
+        for answer in good_answers:
+            shown += any(rule.shown_by(answer) for rule in rules)
+            if shown >= DESCRIBES_FROM:
+                return True
+        return False
+
+    def without_behaviour(self) -> EvalSets:
+        return replace(self, behaviour=())
 
     def texts(self) -> set[str]:
         """Every prompt and question, normalised: the user turns training must leave out."""

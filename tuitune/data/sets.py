@@ -1,21 +1,21 @@
 """The training set of a run: which prompts are kept out, which method `auto` picks and why, and the rows.
 
-Two kinds of user turn never train: the held-out prompts (a seeded few, answered before and after a run so the user
-sees what it changed) and the turns that repeat an eval prompt or check question (`tuitune.data.evalsets`: what
-measures an adapter is never what trains it). `build` and the status bar's `trainable_counts` leave out the same
-turns through the same code, so the bar never promises an example the trainer then drops. Nothing here imports
+Two kinds of user turn never train: the user's held-out turns (`tuitune.data.heldout`: a stable seeded share
+whose judgements measure every adapter, and whose prompts are answered before and after a run) and the turns that
+repeat an eval prompt or check question (`tuitune.data.evalsets`: what measures an adapter is never what trains
+it). `build` and the status bar's `trainable_counts` leave out the same turns through the same code, so the bar
+never promises an example the trainer then drops. Nothing here imports
 torch; `TrainingSet.dataset` imports datasets.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from tuitune.config import METHODS, Settings
-from tuitune.data import evalsets
+from tuitune.data import evalsets, heldout
 from tuitune.data.prompts import Prompt, turn_prompt
 from tuitune.data.rows import ROW_BUILDERS, count
 from tuitune.errors import TuituneError
@@ -33,8 +33,10 @@ class TrainingSet:
     example_ids: list[int]  # every answer id the rows were built from
     reason: str
     counts: dict[str, int]
-    holdout: list[Prompt] = field(default_factory=list)  # prompts kept out, for before/after
-    holdout_ids: list[int] = field(default_factory=list)  # the user turns those prompts end on
+    holdout: list[Prompt] = field(default_factory=list)  # the held-out turns' prompts, for before/after
+    holdout_ids: list[int] = field(default_factory=list)  # the held-out user turns
+    heldout_units: list[heldout.Unit] = field(default_factory=list)  # their judgements, to measure the adapter with
+    measure_behaviour: bool = False  # the behaviour set's rule describes this user's data (evalsets.describes)
 
     @property
     def dataset(self):
@@ -46,20 +48,6 @@ class TrainingSet:
 
 # ---- what is kept out --------------------------------------------------------------------------------------
 # `judged`: the store's trainable answers as read once by the caller (`Store.trainable_judgements`); None reads them.
-def holdout_prompts(store: Store, settings: Settings, judged: Sequence[Judged] | None = None) -> list[int]:
-    """The user turns kept out of training for the before/after check: a fixed, seeded choice among the judged
-    prompts that have a good answer, never more than a fifth of them, so tiny stores still train."""
-    judged = store.trainable_judgements() if judged is None else judged
-    good_parents = sorted({m.parent_id for m in judged if m.judgement == "good"})
-    size = min(settings.train.holdout, len(good_parents) // 5)
-    seed = settings.train.seed
-
-    def key(parent_id: int) -> str:
-        return hashlib.sha256(f"{seed}:{parent_id}".encode()).hexdigest()
-
-    return sorted(sorted(good_parents, key=key)[:size])
-
-
 def measured_turns(store: Store, settings: Settings, judged: Sequence[Judged] | None = None) -> list[int]:
     """The judged user turns that repeat a behaviour prompt or check question: what measures an adapter is never
     what trains it."""
@@ -71,23 +59,31 @@ def measured_turns(store: Store, settings: Settings, judged: Sequence[Judged] | 
 
 
 def _kept_out(store: Store, settings: Settings, judged: Sequence[Judged]) -> tuple[list[int], list[int]]:
-    """(held-out turns for the before/after answers, turns that repeat an eval prompt)."""
+    """(the user's held-out turns, turns that repeat an eval prompt)."""
     measured = measured_turns(store, settings, judged)
     skip = set(measured)
-    return [p for p in holdout_prompts(store, settings, judged) if p not in skip], measured
+    usable = [j for j in judged if j.parent_id not in skip]
+    return heldout.heldout_turns(store, settings, usable), measured
 
 
 def _plan(store: Store, settings: Settings, judged: Sequence[Judged]) -> tuple[list[int], list[int], dict[str, int]]:
-    """(held-out turns, measured turns, the counts of the answers to every other turn): the one path for the status
-    bar and for `build`."""
-    holdout, measured = _kept_out(store, settings, judged)
-    skip = set(holdout) | set(measured)
-    return holdout, measured, count((j.parent_id, j.judgement) for j in judged if j.parent_id not in skip)
+    """(held-out turns, measured turns, the counts of the answers to every other turn, plus `heldout`: the
+    judgements the held-out turns measure with): the one path for the status bar and for `build`."""
+    held, measured = _kept_out(store, settings, judged)
+    skip = set(held) | set(measured)
+    counts = count((j.parent_id, j.judgement) for j in judged if j.parent_id not in skip)
+    return held, measured, {**counts, "heldout": heldout.count_units(judged, held)["n"]}
+
+
+def heldout_turn_ids(store: Store, settings: Settings) -> list[int]:
+    """The user turns held out now (what curate marks): their judgements measure adapters and never train."""
+    return _kept_out(store, settings, store.trainable_judgements())[0]
 
 
 def trainable_counts(store: Store, settings: Settings) -> dict[str, int]:
-    """good, bad and pairs that a run would train on now: what `build` counts, with the held-out prompts and the
-    turns that repeat an eval prompt left out. The status bar shows these."""
+    """good, bad and pairs that a run would train on now, and `heldout`, the judgements that would measure it:
+    what `build` counts, with the held-out turns and the turns that repeat an eval prompt left out. The status bar
+    shows these."""
     return _plan(store, settings, store.trainable_judgements())[2]
 
 
@@ -152,6 +148,8 @@ def build(store: Store, settings: Settings, method: str = "auto") -> TrainingSet
     _require(method, counts)
     rows = ROW_BUILDERS[method](store, settings, skip_prompts=holdout + measured, answers=answers)
     example_ids = sorted({i for row in rows for i in row["message_ids"]})
+    units = heldout.units(store, settings, holdout, answers)
     counts = {**counts, "rows": len(rows), "holdout": len(holdout), "measured": len(measured)}
     held = [turn_prompt(store, settings, store.message(turn).conversation_id, turn) for turn in holdout]
-    return TrainingSet(method, rows, example_ids, reason, counts, held, holdout)
+    behaviour = evalsets.load(settings.home).describes(m.content for m in answers if m.judgement == "good")
+    return TrainingSet(method, rows, example_ids, reason, counts, held, holdout, units, behaviour)

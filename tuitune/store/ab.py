@@ -106,3 +106,19 @@ class Comparisons(Judgements):
             for key, (wins, losses, ties) in record.items()
         ]
         return sorted(ratings, key=lambda r: (-r.elo, r.name))
+
+    def head_to_head(self, one: int | None, other: int | None) -> tuple[int, int, int]:
+        """(wins, losses, draws) of adapter `one` against adapter `other` (None: the base) over the blind picks
+        between those two alone."""
+        wins = losses = draws = 0
+        for c in self.comparisons():
+            if {c.a_adapter, c.b_adapter} != {one, other} or one == other:
+                continue
+            side = "a" if c.a_adapter == one else "b"
+            if c.winner == side:
+                wins += 1
+            elif c.winner in ("a", "b"):
+                losses += 1
+            else:
+                draws += 1
+        return wins, losses, draws

@@ -207,6 +207,20 @@ def _message_writers(db: sqlite_utils.Database) -> None:
     )
 
 
+# Whether a finished run's adapter went live (train.promote and the held-out judgements decide) and why, in one
+# line: 'promoted', 'held_back' or 'promoted_by_hand', on the run and on its adapter.
+@MIGRATIONS(name="0006_promotion")
+def _promotion(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        ALTER TABLE runs ADD COLUMN promotion TEXT;
+        ALTER TABLE runs ADD COLUMN promotion_reason TEXT;
+        ALTER TABLE adapters ADD COLUMN promotion TEXT;
+        ALTER TABLE adapters ADD COLUMN promotion_reason TEXT;
+        """
+    )
+
+
 def schema_version(db: sqlite_utils.Database) -> int:
     return int(db.execute("PRAGMA user_version").fetchone()[0])
 

@@ -11,6 +11,7 @@ MessageStatus = Literal["complete", "stopped", "error", "streaming"]
 Source = Literal["chat", "regenerate", "edit", "import", "ab"]
 Judgement = Literal["good", "bad"]
 RunStatus = Literal["queued", "running", "done", "failed", "cancelled"]
+PROMOTIONS = frozenset({"promoted", "held_back", "promoted_by_hand"})
 
 ROLES = frozenset({"user", "assistant", "system"})
 MESSAGE_STATUSES = frozenset({"complete", "stopped", "error", "streaming"})
@@ -84,6 +85,8 @@ class Adapter:
     example_counts: dict[str, Any] | None
     created_at: str
     deleted_at: str | None
+    promotion: str | None = None  # promoted | held_back | promoted_by_hand; None: before the gate existed
+    promotion_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +108,8 @@ class Run:
     run_dir: str | None
     metrics: dict[str, Any]
     adapter_id: int | None
+    promotion: str | None = None
+    promotion_reason: str | None = None
 
 
 R = TypeVar("R")

@@ -8,7 +8,16 @@ from typing import Any
 
 from .adapters import Adapters
 from .db import NotFound, utc_now
-from .records import LIVE_RUN_STATUSES, RUN_STATUSES, Run, check_choice, run_from_row, to_json
+from .records import (
+    LIVE_RUN_STATUSES,
+    PROMOTIONS,
+    RUN_STATUSES,
+    Run,
+    check_choice,
+    check_text,
+    run_from_row,
+    to_json,
+)
 
 _JSON_FIELDS = frozenset({"params", "example_ids", "metrics"})
 _UPDATABLE = frozenset(
@@ -99,6 +108,15 @@ class Runs(Adapters):
         """Newest first."""
         return [run_from_row(row) for row in self._rows("SELECT * FROM runs ORDER BY id DESC")]
 
+    def judgements_since_last_run(self) -> int:
+        """Judgements given (not cleared) since the newest run was created, or ever when there is none: what
+        train.auto_after counts."""
+        row = self._row(
+            """SELECT COUNT(*) AS n FROM judgements
+               WHERE value IS NOT NULL AND created_at > COALESCE((SELECT MAX(created_at) FROM runs), '')"""
+        )
+        return int(row["n"]) if row is not None else 0
+
     def active_runs(self) -> list[Run]:
         rows = self._rows("SELECT * FROM runs WHERE status IN (?, ?) ORDER BY id", LIVE_RUN_STATUSES)
         return [run_from_row(row) for row in rows]
@@ -130,9 +148,10 @@ class Runs(Adapters):
                 )
         return dead
 
-    def finish_run(self, run_id: int, *, adapter: Mapping[str, Any]) -> int:
+    def finish_run(self, run_id: int, *, adapter: Mapping[str, Any], promotion: tuple[str, str] | None = None) -> int:
         """Register the run's adapter and mark the run done, together or not at all. `adapter` holds
-        add_adapter's arguments; base model, method, fingerprint and metrics default to the run's."""
+        add_adapter's arguments; base model, method, fingerprint and metrics default to the run's. `promotion`:
+        (promoted | held_back, the one-line reason), written with them."""
         with self.transaction():
             run = self.run(run_id)
             if run.status == "done":
@@ -152,4 +171,21 @@ class Runs(Adapters):
                 "UPDATE runs SET status = 'done', adapter_id = ?, finished_at = ?, error = NULL WHERE id = ?",
                 (adapter_id, utc_now(), run_id),
             )
+            if promotion is not None:
+                self.set_promotion(run_id, *promotion)
         return adapter_id
+
+    def set_promotion(self, run_id: int, promotion: str, reason: str) -> None:
+        """Record whether the run's adapter went live and why, on the run and on its adapter, together."""
+        check_choice(promotion, PROMOTIONS, "promotion")
+        check_text(reason, "reason")
+        with self.transaction():
+            run = self.run(run_id)
+            self._execute(
+                "UPDATE runs SET promotion = ?, promotion_reason = ? WHERE id = ?", (promotion, reason, run_id)
+            )
+            if run.adapter_id is not None:
+                self._execute(
+                    "UPDATE adapters SET promotion = ?, promotion_reason = ? WHERE id = ?",
+                    (promotion, reason, run.adapter_id),
+                )

@@ -15,6 +15,7 @@ from tuitune.private import private_open, private_write_text
 CONFIG_FILE = "run.json"
 ROWS_FILE = "data.jsonl"
 EVENTS_FILE = "events.jsonl"
+HELDOUT_FILE = "heldout.jsonl"  # the held-out judgements (tuitune.data.heldout) the adapter is measured with
 LOG_FILE = "train.log"
 # Only tests set these: the trainer raises at that step (on that rank only, when the second is set), to prove a
 # crash mid-run is reported.
@@ -33,7 +34,14 @@ class RunConfig:
     base_model: str = field(default="", metadata={"help": "the base model's name, as the engine records it"})
     template_fingerprint: str = field(default="", metadata={"help": "the chat template the engine uses"})
     example_ids: list[int] = field(default_factory=list, metadata={"help": "answer ids the rows came from"})
-    counts: dict[str, int] = field(default_factory=dict, metadata={"help": "good, bad, pairs, rows, holdout"})
+    counts: dict[str, int] = field(
+        default_factory=dict, metadata={"help": "good, bad, pairs, rows, holdout, heldout, measured"}
+    )
+    live_adapter: str | None = field(default=None, metadata={"help": "the live adapter a new one must beat"})
+    live_adapter_path: str | None = field(default=None, metadata={"help": "its folder, scored beside the new one"})
+    measure_behaviour: bool = field(
+        default=True, metadata={"help": "measure the behaviour set too: its rule describes the user's data"}
+    )
     settings: dict[str, Any] = field(default_factory=dict, metadata={"help": "every setting: Settings.to_dict()"})
 
     def __post_init__(self) -> None:
@@ -60,14 +68,23 @@ class RunConfig:
         return cls(**data)
 
 
-def write_rows(run_dir: Path, rows: list[dict[str, Any]]) -> Path:
-    path = run_dir / ROWS_FILE
+def write_rows(run_dir: Path, rows: list[dict[str, Any]], name: str = ROWS_FILE) -> Path:
+    path = run_dir / name
     with private_open(path, "w", encoding="utf-8") as handle:
         for row in rows:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     return path
 
 
-def read_rows(run_dir: Path) -> list[dict[str, Any]]:
-    with (run_dir / ROWS_FILE).open(encoding="utf-8") as handle:
+def read_rows(run_dir: Path, name: str = ROWS_FILE) -> list[dict[str, Any]]:
+    with (run_dir / name).open(encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
+
+
+def write_heldout(run_dir: Path, units: list[dict[str, Any]]) -> Path:
+    return write_rows(run_dir, units, HELDOUT_FILE)
+
+
+def read_heldout(run_dir: Path) -> list[dict[str, Any]]:
+    path = run_dir / HELDOUT_FILE
+    return read_rows(run_dir, HELDOUT_FILE) if path.is_file() else []

@@ -37,7 +37,7 @@ from tuitune.errors import TuituneError
 from tuitune.private import private_mkdir, private_open, private_write_text
 from tuitune.store import Store
 from tuitune.training import ranks
-from tuitune.training.config import EVENTS_FILE, LOG_FILE, RunConfig, write_rows
+from tuitune.training.config import EVENTS_FILE, LOG_FILE, RunConfig, write_heldout, write_rows
 from tuitune.training.runs import TERMINAL, pid_alive, reap_dead_runs, remove_stale_saves, settle
 
 # Flags and the TUI dialog change these; anything else goes through settings.
@@ -299,12 +299,16 @@ def start_run(
         base_model=base_model,
         template_fingerprint=template_fingerprint,
         example_ids=plan.example_ids,
-        counts=plan.counts,
+        counts={**plan.counts, "heldout": len(plan.heldout_units)},
+        live_adapter=parent.name if parent else None,
+        live_adapter_path=parent.path if parent else None,
+        measure_behaviour=plan.measure_behaviour,
         settings=settings.to_dict(),
     )
     try:
         config.save()
         write_rows(run_dir, plan.rows)
+        write_heldout(run_dir, plan.heldout_units)
         private_write_text(run_dir / "holdout.json", json.dumps(plan.holdout, ensure_ascii=False))
         store.update_run(run_id, run_dir=str(run_dir), log_path=str(run_dir / LOG_FILE))
         process = _spawn(trainer_command(settings, run_dir), run_dir, env)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from contextlib import nullcontext, suppress
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from tuitune.data.evalsets import EvalSets
 from tuitune.model.packing import allow_cpu_repack
 from tuitune.private import private_open, private_write_text
+from tuitune.training.verdict import harmed
 
 MEASURE_FILE = "measure.jsonl"
 BASE_ANSWERS = "base-answers.json"  # beside the runs: the base's answers to the eval sets, for the next run
@@ -34,10 +36,12 @@ def measure(
     run_dir: Path,
     base_id: str,
     cache: Path | None = None,
+    progress: Callable[[int, int], None] = lambda done, total: None,
 ) -> dict[str, Any]:
     """Score base and adapter on both sets; returns the figures that go into the run's metrics. The base's
     answers are kept in `cache` under a key of everything they depend on (`base_id` names the model, its
-    quantization and template), so later runs generate only the adapter's."""
+    quantization and template), so later runs generate only the adapter's. `sets` without behaviour prompts
+    (the rule is not the user's) measure the checks alone. `progress(done, total)` hears every batch."""
     started = time.perf_counter()
     lead = [{"role": "system", "content": system}] if system else []
     behaviour = [lead + [{"role": "user", "content": p.prompt}] for p in sets.behaviour]
@@ -49,15 +53,26 @@ def measure(
     model.eval()
     allow_cpu_repack(model, True)  # training is over: chat's layout and numerics, many times faster
     cached = _read_cache(cache, key)
+    total = (1 if cached else 2) * (len(behaviour) + len(checks))
+    done = 0
+
+    def answer(conversations: list[list[dict[str, str]]], tokens: int) -> list[str]:
+        nonlocal done
+        offset = done
+
+        def tick(k: int) -> None:
+            progress(offset + k, total)
+
+        texts = _answer(model, tokenizer, conversations, tokens, repetition_penalty, tick)
+        done += len(conversations)
+        return texts
+
     for side in ("base", "adapter"):
         if side == "base" and cached:
             answers[side] = cached
             continue
         with model.disable_adapter() if side == "base" else nullcontext():
-            answers[side] = {
-                "behaviour": _answer(model, tokenizer, behaviour, BEHAVIOUR_TOKENS, repetition_penalty),
-                "checks": _answer(model, tokenizer, checks, CHECK_TOKENS, repetition_penalty),
-            }
+            answers[side] = {"behaviour": answer(behaviour, BEHAVIOUR_TOKENS), "checks": answer(checks, CHECK_TOKENS)}
     if cache and not cached:
         with suppress(OSError):  # a cache: the next run generates the base's answers again
             private_write_text(cache, json.dumps({"key": key, "answers": answers["base"]}, ensure_ascii=False))
@@ -69,12 +84,12 @@ def measure(
         side: [c.answered_by(a) for c, a in zip(sets.checks, answers[side]["checks"], strict=True)] for side in answers
     }
     _write(run_dir / MEASURE_FILE, sets, answers, shown, right)
+    rates = {"base_rate": _share(shown["base"]), "adapter_rate": _share(shown["adapter"])} if sets.behaviour else {}
     return {
         "rule": sets.rule,
         "behaviour_n": len(sets.behaviour),
         "checks_n": len(sets.checks),
-        "base_rate": _share(shown["base"]),
-        "adapter_rate": _share(shown["adapter"]),
+        **rates,
         "base_accuracy": _share(right["base"]),
         "adapter_accuracy": _share(right["adapter"]),
         "measure_s": round(time.perf_counter() - started, 1),
@@ -100,6 +115,7 @@ def _answer(
     conversations: list[list[dict[str, str]]],
     max_new_tokens: int,
     repetition_penalty: float,
+    tick: Callable[[int], None],
 ) -> list[str]:
     """Greedy answers, left-padded batches; the ids are the chat's own (`render_ids`)."""
     import torch
@@ -126,6 +142,7 @@ def _answer(
                 pad_token_id=pad,
             )
         texts.extend(tokenizer.batch_decode(out[:, width:], skip_special_tokens=True))
+        tick(len(texts))
     return texts
 
 
@@ -162,9 +179,6 @@ def _write(path: Path, sets: EvalSets, answers: dict, shown: dict, right: dict) 
 
 
 # ---- the figures in words, for the panel, the adapters screen and `tuitune runs` ------------------------------
-HARM_MARGIN = 0.05  # check-set accuracy may fall this much before an adapter is flagged
-
-
 def _change(effect: dict[str, Any], base: str, adapter: str) -> str:
     before, after = effect.get(base), effect.get(adapter)
     if not isinstance(before, (int, float)) or not isinstance(after, (int, float)):
@@ -183,14 +197,6 @@ def checks_change(effect: dict[str, Any] | None) -> str:
     return text + ("!" if text and harmed(effect) else "")
 
 
-def harmed(effect: dict[str, Any] | None) -> bool:
-    effect = effect or {}
-    try:
-        return float(effect["adapter_accuracy"]) < float(effect["base_accuracy"]) - HARM_MARGIN
-    except (KeyError, TypeError, ValueError):
-        return False
-
-
 def summary(effect: dict[str, Any] | None) -> str:
     """One line: behaviour and checks, base → adapter, or why there are no figures."""
     if not effect:
@@ -198,9 +204,13 @@ def summary(effect: dict[str, Any] | None) -> str:
     if effect.get("error"):
         return f"not measured: {effect['error']}"
     # The figures first: a narrow terminal cuts the end of the line.
-    text = (
-        f"behaviour {behaviour_change(effect)} · checks {_change(effect, 'base_accuracy', 'adapter_accuracy')}"
-        f"{' (worse than the base)' if harmed(effect) else ''} · base→adapter; {effect.get('rule', '?')} on "
+    checks = (
+        f"checks {_change(effect, 'base_accuracy', 'adapter_accuracy')}"
+        f"{' (worse than the base)' if harmed(effect) else ''}"
+    )
+    if not behaviour_change(effect):  # the demo's rule was not the user's: not measured
+        return f"{checks} · base→adapter; {effect.get('checks_n', '?')} check questions"
+    return (
+        f"behaviour {behaviour_change(effect)} · {checks} · base→adapter; {effect.get('rule', '?')} on "
         f"{effect.get('behaviour_n', '?')} held-out prompts, {effect.get('checks_n', '?')} check questions"
     )
-    return text

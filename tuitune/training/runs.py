@@ -26,10 +26,15 @@ def settle(store: Store, run_id: int, event: dict[str, Any], config: RunConfig |
         if config is None and run.run_dir and Path(run.run_dir, "run.json").is_file():
             config = RunConfig.read(run.run_dir)
         metrics = event.get("metrics") or {}
+        decision = metrics.get("decision") or {}
+        promotion = None
+        if isinstance(decision.get("promote"), bool):
+            promotion = ("promoted" if decision["promote"] else "held_back", str(decision.get("reason", "")))
         store.update_run(run_id, metrics=metrics)
         try:
             store.finish_run(
                 run_id,
+                promotion=promotion,
                 adapter={
                     "name": event["adapter_name"],
                     "path": event["adapter_path"],

@@ -306,37 +306,89 @@ def kto_weights(rows: list[dict]) -> tuple[float, float]:
 def _measure(
     config: RunConfig, settings: Any, model: Any, tokenizer: Any, base_id: str, started: float
 ) -> dict[str, Any]:
-    """Behaviour and check-set figures, base vs adapter (`tuitune.training.measure`); {} when not measured. A
-    failure here is logged and noted, never the end of a trained adapter."""
-    if not settings.train.measure or not is_main_process():
-        return {}
-    if fsdp_enabled():
-        log.info("not measuring: under FSDP every rank would have to take part in generating")
-        return {}
+    """What the adapter learned and whether it goes live: agreement with the held-out judgements
+    (`tuitune.training.agreement`), the check questions and, where it is the user's, the behaviour set
+    (`tuitune.training.measure`), and train.promote's decision (`tuitune.training.verdict`). A failure to measure is
+    logged and noted, never the end of a trained adapter."""
+    from tuitune.training.verdict import decide
+
+    mode = settings.train.promote
+    if not settings.train.measure or not is_main_process() or fsdp_enabled():
+        if fsdp_enabled():
+            log.info("not measuring: under FSDP every rank would have to take part in generating")
+        why = "not measured (train.measure = false)" if not settings.train.measure else "not measured under FSDP"
+        return {"decision": {"promote": mode != "never", "mode": mode, "reason": f"{why}; train.promote = {mode}"}}
+    emit("phase", name="measure", t=round(time.perf_counter() - started, 3))
+    figures = _agreement(config, settings, model, tokenizer)
+    effect = _checks(config, settings, model, tokenizer, base_id)
+    decision = decide(mode, figures, effect if "error" not in effect else None)
+    log.info("measured: agreement %s; effect %s; decision %s", figures, effect, decision)
+    return {"agreement": figures, "effect": effect, "decision": decision}
+
+
+def _ticker(part: str):
+    """`progress(done, total)` for one measuring part: a `measure` event with k of N and an ETA, twice a second."""
+    began, last = time.perf_counter(), [0.0]
+
+    def tick(done: int, total: int) -> None:
+        now = time.perf_counter()
+        if done < total and now - last[0] < 0.5:
+            return
+        last[0] = now
+        eta = (now - began) / max(done, 1) * (total - done)
+        emit("measure", part=part, done=done, total=total, eta_s=round(eta, 1))
+
+    return tick
+
+
+def _agreement(config: RunConfig, settings: Any, model: Any, tokenizer: Any) -> dict[str, Any]:
+    from tuitune.training.agreement import score
+    from tuitune.training.config import read_heldout
+
+    units = read_heldout(config.folder)
+    if not units:
+        return {"n": 0, "enough": False, "agreement_s": 0.0}
+    try:
+        return score(
+            model,
+            tokenizer,
+            units,
+            config.live_adapter_path,
+            settings.train.max_length,
+            _ticker("agreement"),
+            config.folder,
+        )
+    except Cancelled:
+        raise
+    except Exception as exc:  # the adapter is trained: keep it, say why there is no figure
+        log.exception("scoring the held-out judgements failed")
+        return {"n": len(units), "enough": False, "error": f"{exc.__class__.__name__}: {exc}"[:300]}
+
+
+def _checks(config: RunConfig, settings: Any, model: Any, tokenizer: Any, base_id: str) -> dict[str, Any]:
     from tuitune.data import evalsets
     from tuitune.data.prompts import system_prompt_text
     from tuitune.training.measure import BASE_ANSWERS, measure
 
-    emit("phase", name="measure", t=round(time.perf_counter() - started, 3))
     try:
+        sets = evalsets.load(settings.home)
         system = system_prompt_text(settings.generation.system_prompt, settings.prompts_dir)
-        effect = measure(
+        return measure(
             model,
             tokenizer,
-            evalsets.load(settings.home),
+            sets if config.measure_behaviour else sets.without_behaviour(),
             system,
             settings.generation.repetition_penalty,
             config.folder,
             base_id=base_id,
             cache=settings.runs_dir / BASE_ANSWERS,
+            progress=_ticker("checks" if not config.measure_behaviour else "behaviour and checks"),
         )
     except Cancelled:
         raise
     except Exception as exc:  # the adapter is trained: keep it, say why there are no figures
         log.exception("measuring the adapter failed")
         return {"error": f"{exc.__class__.__name__}: {exc}"[:300]}
-    log.info("measured: %s", effect)
-    return effect
 
 
 def _progress_callback(started: float):
@@ -500,7 +552,7 @@ def _train(config: RunConfig, settings: Any, store: Any, started: float) -> int:
     trainer = make_trainer(config, settings, model, tokenizer, rows, callback)
     output = trainer.train()
     train_s = time.perf_counter() - callback.train_start
-    effect = _measure(
+    measured = _measure(
         config, settings, trainer.model, tokenizer, f"{source.path}|{settings.model.quant}|{fingerprint}", started
     )
     wrapped = type(trainer.model_wrapped).__name__
@@ -520,7 +572,7 @@ def _train(config: RunConfig, settings: Any, store: Any, started: float) -> int:
             "dropped": dropped,
             "world_size": ranks.world_size(),
             **{k: v for k, v in callback.last.items() if k.startswith(("rewards/", "kl"))},
-            **({"effect": effect} if effect else {}),
+            **measured,
         }
         state_dict = _full_state_dict(trainer)
         if not is_main_process():

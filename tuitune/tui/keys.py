@@ -107,6 +107,7 @@ class Chat(Keys):
     SYSTEM_PROMPT = Key("f6", "system_prompt", "System prompt", show=False, priority=True)
     CURATE = Key("f8", "curate", "Curate", show=False, priority=True)
     AB_TEST = Key("f9", "ab_test", "A/B", show=False, priority=True)
+    AB_NEW = Key("ctrl+b", "ab_new", "A/B new adapter", show=False, priority=True)
     NEW = Key("ctrl+n", "new_conversation", "New")
     LIST = Key("ctrl+s", "toggle_conversations", "List")
 
@@ -173,6 +174,7 @@ class BlindRound(Keys):
 
 class Adapters(Keys):
     SWITCH = Key("s", "switch", "Switch")
+    PROMOTE = Key("p", "promote", "Promote")
     ROLLBACK = Key("r", "rollback", "Roll back")
     BASE = Key("b", "base", "Base")
     DELETE = Key("d,delete", "delete", "Delete")
@@ -240,10 +242,14 @@ SECTIONS = (
                 f"train with options: method, epochs, max steps, learning rate (also {also(Chat.TRAIN_OPTIONS)})",
             ),
             Row((Chat.TRAINING_PANEL,), "show / hide the training panel (progress, loss curve, ETA)"),
-            Row((Chat.ADAPTERS,), "adapters: switch, roll back, base, delete"),
+            Row((Chat.ADAPTERS,), "adapters: switch, promote, roll back, base, delete"),
             Row((Chat.SYSTEM_PROMPT,), "system prompt of this conversation"),
             Row((Chat.CURATE,), "curate: every judged answer, filtered and searched"),
             Row((Chat.AB_TEST,), "blind A/B: two adapters (or one and base) answer the selected or latest turn"),
+            Row(
+                (Chat.AB_NEW,),
+                "blind A/B of the last run's adapter against the model live before it, on your held-out prompts",
+            ),
             Row((Chat.NEW,), "new conversation"),
             Row((Chat.LIST,), "show / hide the conversation list"),
             Row((), "command palette (every action by name)", App.COMMAND_PALETTE_BINDING),
@@ -317,6 +323,7 @@ SECTIONS = (
         f"Adapters ({Chat.ADAPTERS.name})",
         (
             Row((Adapters.SWITCH,), "switch to the selected adapter (or base)", f"Enter or {Adapters.SWITCH.name}"),
+            Row((Adapters.PROMOTE,), "promote the selected adapter anyway: live although training held it back"),
             Row((Adapters.ROLLBACK,), "roll back to the one live before the last switch"),
             Row((Adapters.BASE,), "the base model"),
             Row((Adapters.DELETE,), "delete the selected adapter (asks first)", either(Adapters.DELETE, " / ")),
@@ -380,6 +387,11 @@ COMMANDS = (
     Command("Stop generating", "Stop the answer in flight", Chat.STOP),
     Command("Curate judged answers", "Filter, search, re-judge, exclude, delete", Chat.CURATE),
     Command("Blind A/B", "Two adapters (or one and base) answer the latest turn blind", Chat.AB_TEST),
+    Command(
+        "A/B the new adapter",
+        "The last run's adapter against the one before it, blind, on held-out prompts",
+        Chat.AB_NEW,
+    ),
     Command("Export", f"Judged data as {' / '.join(EXPORT_FORMATS)} JSONL or Parquet", action="app.export"),
     Command("Train now", "Train an adapter on your judgements with train.method", Chat.TRAIN),
     Command("Train with options…", "Pick the method, epochs, max steps, lr", Chat.TRAIN_OPTIONS),

@@ -27,7 +27,11 @@ async def test_chat_judge_train_swap_and_the_answer_changes(app_for, clean_engin
                                                             tiny_eval_sets):
     clean_engine.settings = clean_engine.settings.with_overrides({"generation.max_new_tokens": 12})
     # One short example: a few steps are quick; measured on the tiny eval sets in the home.
-    tiny_settings = tiny_settings.with_overrides({"train.max_steps": 8, "train.measure": True})
+    # Two judged answers are too few to hold any out, so nothing could show the adapter better: promote it anyway
+    # (tests/training/test_promotion.py and test_panel_gate below show the gate itself).
+    tiny_settings = tiny_settings.with_overrides(
+        {"train.max_steps": 8, "train.measure": True, "train.promote": "always"}
+    )
     assert clean_engine.settings.generation.temperature == 0  # greedy: a changed answer is the adapter's doing
     app = app_for(clean_engine, tiny_settings)
     async with app.run_test(size=SIZE) as pilot:
@@ -60,6 +64,8 @@ async def test_chat_judge_train_swap_and_the_answer_changes(app_for, clean_engin
         shown = widget_text(app, panel)  # the panel, under the before/after dialog until now
         assert (f"behaviour {effect['base_rate']:.2f}→{effect['adapter_rate']:.2f} · "
                 f"checks {effect['base_accuracy']:.2f}→{effect['adapter_accuracy']:.2f}") in shown
+        assert "agreement: no held-out judgements yet" in shown
+        assert "promoted: train.promote = always" in shown
 
         await pilot.press("ctrl+n")
         await send(pilot, QUESTION)

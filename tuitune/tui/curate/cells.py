@@ -24,9 +24,11 @@ def column_widths(total: int) -> dict[str, int]:
     return widths
 
 
-def feeds_cell(row: CurateRow) -> Text:
+def feeds_cell(row: CurateRow, held: bool = False) -> Text:
     if row.excluded:
         return Text("excl", style="red")
+    if held:  # a held-out turn: measures every adapter, trains none
+        return Text("held", style="cyan")
     return Text(
         "".join(letter if method in row.feeds else "·" for method, letter in (("sft", "S"), ("dpo", "D"), ("kto", "K")))
     )
@@ -37,7 +39,7 @@ def judgement_cell(judgement: str | None, excluded: bool = False) -> Text:
     return Text(judgement or "—", style=f"{style} strike" if excluded else style)
 
 
-def row_cells(row: CurateRow, widths: dict[str, int]) -> list[Text]:
+def row_cells(row: CurateRow, widths: dict[str, int], held: bool = False) -> list[Text]:
     dim = "dim" if row.excluded else ""
     cells = {
         "conversation": Text(one_line(row.conversation_title or "untitled", widths["conversation"]), style=dim),
@@ -46,17 +48,19 @@ def row_cells(row: CurateRow, widths: dict[str, int]) -> list[Text]:
         "judged": judgement_cell(row.judgement, row.excluded),
         "by": Text(one_line(row.writer, widths["by"]), style=dim),
         "date": Text(row.created_at[5:10], style="dim"),
-        "feeds": feeds_cell(row),
+        "feeds": feeds_cell(row, held),
         "used": Text("✓" if row.used else ""),
     }
     return [cells[name] for name in ORDER]
 
 
-def counts_text(counts: CurateCounts | None) -> Text:
+def counts_text(counts: CurateCounts | None, held_turns: int = 0) -> Text:
     if counts is None:
         return Text("counting…", style="italic dim")
     line = Text()
     line.append(f"{counts.judged:,} judged", style="bold")
+    if held_turns:
+        line.append(f" · {held_turns:,} prompts held out", style="cyan")
     line.append(f" · {counts.excluded:,} excluded · {counts.used:,} used in a run   ")
     line.append("SFT ", style="bold")
     line.append(f"{counts.sft:,}   ")

@@ -19,6 +19,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, Static
 
 from tuitune.config import TRAIN_METHODS, Settings
+from tuitune.data.sets import heldout_turn_ids
 from tuitune.errors import TuituneError
 from tuitune.store import BASE, CurateCounts, CurateRow, Store
 from tuitune.textsafe import one_line
@@ -67,9 +68,12 @@ class CurateScreen(ReportsWorkerErrors, Screen[None]):
     BINDINGS = keys.Curate.bindings()
 
     class Loaded(Message):
-        def __init__(self, token: int, rows: list[CurateRow], offset: int, keep_id: int | None) -> None:
+        def __init__(
+            self, token: int, rows: list[CurateRow], offset: int, keep_id: int | None, held: frozenset[int]
+        ) -> None:
             super().__init__()
             self.token, self.rows, self.offset, self.keep_id = token, rows, offset, keep_id
+            self.held = held  # the held-out user turns: their answers measure adapters, never train
 
     class Counted(Message):
         def __init__(self, counts: CurateCounts) -> None:
@@ -92,6 +96,7 @@ class CurateScreen(ReportsWorkerErrors, Screen[None]):
         self.deleted: list[int] = []  # what `u` restores, newest last; forgotten when the screen closes
         self.search_timer: Timer | None = None
         self.counts: CurateCounts | None = None
+        self.held: frozenset[int] = frozenset()
 
     def compose(self) -> ComposeResult:
         with Vertical(id="curate"):
@@ -141,23 +146,25 @@ class CurateScreen(ReportsWorkerErrors, Screen[None]):
                 judgement=filters.judgement, adapter=filters.adapter, method=filters.method, used=filters.used,
                 search=filters.search or None, limit=PAGE, offset=offset,
             )  # fmt: skip
+            held = frozenset(heldout_turn_ids(self.store, self.settings))
         except TuituneError as exc:  # a busy or failing store is a notice; anything else, a logged bug
             self.post_message(self.Failed(str(exc) or exc.__class__.__name__))
             return
-        self.post_message(self.Loaded(token, rows, offset, keep_id))
+        self.post_message(self.Loaded(token, rows, offset, keep_id, held))
 
     @on(Loaded)
     def loaded(self, event: Loaded) -> None:
         if event.token != self.token:
             return
         self.more = len(event.rows) == PAGE
+        self.held = event.held
         if event.offset:
             # A write between two pages shifts the offsets: skip what is shown already.
             shown = {row.message_id for row in self.rows}
             fresh = [row for row in event.rows if row.message_id not in shown]
             self.rows += fresh
             for row in fresh:
-                self.table.add_row(*row_cells(row, self.widths), key=str(row.message_id))
+                self.table.add_row(*row_cells(row, self.widths, row.prompt_id in self.held), key=str(row.message_id))
         else:
             self.rows = event.rows
             self._fill(self.rows, event.keep_id)
@@ -169,7 +176,7 @@ class CurateScreen(ReportsWorkerErrors, Screen[None]):
         at = table.cursor_row
         table.clear()
         for row in rows:
-            table.add_row(*row_cells(row, self.widths), key=str(row.message_id))
+            table.add_row(*row_cells(row, self.widths, row.prompt_id in self.held), key=str(row.message_id))
         ids = [row.message_id for row in rows]
         if keep_id in ids:
             table.move_cursor(row=ids.index(keep_id), animate=False)
@@ -189,7 +196,7 @@ class CurateScreen(ReportsWorkerErrors, Screen[None]):
     @on(Counted)
     def counted(self, event: Counted) -> None:
         self.counts = event.counts
-        self.query_one("#curate-counts", Static).update(counts_text(event.counts))
+        self.query_one("#curate-counts", Static).update(counts_text(event.counts, len(self.held)))
 
     @on(Failed)
     def failed(self, event: Failed) -> None:

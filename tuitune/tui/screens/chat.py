@@ -68,9 +68,13 @@ class ChatScreen(ReportsWorkerErrors, Screen):
     class Counted(Message):
         """What a run would train on now, or why it cannot be counted (an eval file that cannot be read)."""
 
-        def __init__(self, counts: dict[str, int] | None, error: str = "") -> None:
+        def __init__(
+            self, counts: dict[str, int] | None, error: str = "", since_run: int = 0, judged: bool = False
+        ) -> None:
             super().__init__()
             self.counts, self.error = counts, error
+            self.since_run = since_run  # judgements since the last run, for train.auto_after
+            self.judged = judged  # counted after a judgement made here: one that may start a run
 
     def __init__(self, host: Host) -> None:
         """`host` (the app) gives the services and says whether the model is in."""
@@ -138,16 +142,18 @@ class ChatScreen(ReportsWorkerErrors, Screen):
         if view is not None:
             view.update_header(self._shown(self.store.message(message_id)))
 
-    def refresh_counts(self) -> None:
-        self._count_trainable()
+    def refresh_counts(self, judged: bool = False) -> None:
+        """`judged`: after a judgement made in this app, which may start a run (train.auto_after)."""
+        self._count_trainable(judged)
 
     @work(thread=True, exit_on_error=False, exclusive=True, group="counts")
-    def _count_trainable(self) -> None:
+    def _count_trainable(self, judged: bool) -> None:
         """The status bar's figures are the training set's own (`trainable_counts`: held-out prompts and turns that
         repeat an eval prompt left out), so the bar never promises an example the trainer drops. That reads every
         judged answer and the eval files: off the event loop, the newest count only."""
         try:
-            counted = self.Counted(trainable_counts(self.store, self.chat.settings))
+            since = self.store.judgements_since_last_run() if self.chat.settings.train.auto_after else 0
+            counted = self.Counted(trainable_counts(self.store, self.chat.settings), since_run=since, judged=judged)
         except (TuituneError, EvalSetError) as exc:
             counted = self.Counted(None, str(exc))
         if not get_current_worker().is_cancelled:
@@ -157,9 +163,23 @@ class ChatScreen(ReportsWorkerErrors, Screen):
     def counted(self, event: Counted) -> None:
         if event.counts is not None:
             self.status.show(counts=event.counts)
+            self._keep_learning(event.since_run, event.judged)
         elif event.error != self.count_error:
             self.say(f"cannot count the training set: {event.error}", "error")
         self.count_error = event.error
+
+    def _keep_learning(self, since_run: int, judged: bool) -> None:
+        """train.auto_after: a judgement that makes that many since the last run starts a run as F5 would (never
+        beside one that is running, never on merely opening the app); the status bar says how many remain."""
+        every = self.chat.settings.train.auto_after
+        if not every:
+            return
+        panel = self.query_one(TrainingPanel)
+        left = every - since_run
+        self.status.show(auto=f"next run in {left}" if left > 0 else "")
+        if judged and left <= 0 and not panel.live and self.host.model_ready.is_set() and not self.host.model_error:
+            self.say(f"{since_run} new judgements since the last run: training by itself (train.auto_after)")
+            panel.train_key()
 
     def show_model(self, model: str, adapter: str | None = None) -> None:
         self.status.show(model=model, adapter=adapter)
@@ -316,7 +336,7 @@ class ChatScreen(ReportsWorkerErrors, Screen):
             return
         self.store.judge(message.id, None if message.judgement == value else value)
         self.refresh_message(message.id)
-        self.refresh_counts()
+        self.refresh_counts(judged=value != message.judgement)
 
     async def action_regenerate(self) -> None:
         message = self.target()
@@ -361,7 +381,7 @@ class ChatScreen(ReportsWorkerErrors, Screen):
                 self.say(str(exc), "error")
                 return
             await self.open_conversation(message.conversation_id, select_id=new_id)
-            self.refresh_counts()
+            self.refresh_counts(judged=message.role == "assistant")  # an edited answer is a judged pair
             if message.role == "user":
                 self.generate(lambda cancel: self.chat.answer(new_id, cancel))
 
@@ -394,7 +414,7 @@ class ChatScreen(ReportsWorkerErrors, Screen):
 
         async def decided(reveal) -> None:
             await self.open_conversation(conversation_id, select_id=reveal.continue_id if reveal else None)
-            self.refresh_counts()
+            self.refresh_counts(judged=reveal is not None)
             if reveal is not None:
                 self.say(reveal_line(reveal))
 
@@ -403,6 +423,38 @@ class ChatScreen(ReportsWorkerErrors, Screen):
                 self.app.push_screen(ABScreen(ABTest(self.chat), turn, *pair), decided)
 
         self.app.push_screen(ContendersScreen(self.store, self.chat.engine.active_adapter), chosen)
+
+    def action_ab_new(self) -> None:
+        """The last run's adapter against the model live before it, blind, on a few of its held-out prompts, one
+        round after another; the picks are stored as pairs on held-out turns (so they measure, never train)."""
+        if self.busy():
+            return
+        if not self.host.model_ready.is_set() or self.host.model_error:
+            self.say("the model is not loaded yet" if not self.host.model_error else "there is no model", "warning")
+            return
+        panel = self.query_one(TrainingPanel)
+        try:
+            new, before, turns = panel.ab_plan()
+        except TuituneError as exc:
+            self.say(str(exc), "warning")
+            return
+
+        def play(rest: list[int]) -> None:
+            if not rest:
+                self.refresh_counts()
+                self.say(panel.ab_verdict(new, before) or "no pick was made")
+                return
+
+            def decided(reveal) -> None:
+                if reveal is None:  # cancelled: stop asking, say what was picked so far
+                    play([])
+                    return
+                self.say(reveal_line(reveal))
+                play(rest[1:])
+
+            self.app.push_screen(ABScreen(ABTest(self.chat), rest[0], new, before), decided)
+
+        play(turns)
 
     # ---- training and adapters (tuitune.tui.training) ---------------------------------------------------------
     def action_train(self) -> None:

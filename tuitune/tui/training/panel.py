@@ -21,9 +21,12 @@ from tuitune.errors import TuituneError
 from tuitune.generation import BASE
 from tuitune.textsafe import one_line
 from tuitune.training import NothingToTrain, RunHandle
-from tuitune.training.measure import harmed, summary
+from tuitune.training.config import read_heldout
+from tuitune.training.measure import summary
+from tuitune.training.verdict import agreement_line, harmed
 from tuitune.tui.errors import ReportsWorkerErrors, notify_unexpected, unexpected
 from tuitune.tui.host import Host
+from tuitune.tui.keys import Chat
 from tuitune.tui.screens.dialogs import ConfirmScreen
 from tuitune.tui.training.compare import Comparison, compare_prompts
 from tuitune.tui.training.dialogs import (
@@ -36,6 +39,8 @@ from tuitune.tui.training.dialogs import (
 # while no app watched it is swapped in at the next start.
 PENDING = "tui_pending_run"
 HIDE_AFTER_S = 12.0
+AB_ROUNDS = 3  # held-out prompts the blind A/B from the panel's end asks about
+AB_NEW = Chat.AB_NEW
 
 
 def duration(seconds: float | None) -> str:
@@ -100,7 +105,9 @@ class TrainingPanel(ReportsWorkerErrors, Vertical):
         self.started_seen = False  # the trainer said "start": its SIGTERM handler is in place
         self.closing = threading.Event()  # the app is going: watchers and comparisons stop; the run does not
         self.last_comparison: TrainingPanel.Compared | None = None
-        self.measured = ""  # the finished run's behaviour and checks, base→adapter, in one line
+        self.measured = ""  # the finished run's agreement, checks and behaviour, in one line
+        self.new_adapter = ""  # the finished run's adapter, live or held back: what ctrl+b compares
+        self.promoted_because = ""  # train.promote's reason, when the adapter went live
 
     def compose(self) -> ComposeResult:
         yield Label("", id="training-title", markup=False)
@@ -129,11 +136,15 @@ class TrainingPanel(ReportsWorkerErrors, Vertical):
                 if adapter.deleted_at is None and run.run_dir:
                     self.handle, self.state = self.services.training.attach(run.id), "swapping"
                     self._show_title(f"run {run.id} finished while tuitune was closed")
-                    self._stats(f"{adapter.name} · swapping it in…")
-                    if "effect" in (run.metrics or {}):
-                        self._effect(run.metrics["effect"])
-                    self._hint("ctrl+r hide")
                     self.display = True
+                    self._effect(run.metrics or {})
+                    self.new_adapter = adapter.name
+                    if run.promotion == "held_back":
+                        self._held_back(adapter.name, run.promotion_reason or "")
+                        return
+                    self.promoted_because = run.promotion_reason or ""
+                    self._stats(f"{adapter.name} · swapping it in…")
+                    self._hint("ctrl+r hide")
                     self._swap_in(adapter.name, self._prompts(self.handle))
 
     def on_unmount(self) -> None:
@@ -208,6 +219,34 @@ class TrainingPanel(ReportsWorkerErrors, Vertical):
             self._say("no before/after yet: it comes when a run finishes")
             return
         self.app.push_screen(BeforeAfterScreen(shown.rows, shown.before, shown.after, shown.seconds, self.measured))
+
+    def ab_plan(self) -> tuple[str, str | None, list[int]]:
+        """(the last run's adapter, the model live before it (None: the base), its held-out user turns) for the
+        blind A/B from the panel's end; TuituneError says why there is none."""
+        store = self.services.store
+        adapter = store.adapter(self.new_adapter) if self.new_adapter and not self.live else None
+        if adapter is None or self.handle is None:
+            raise TuituneError("no finished run to compare yet: F5 trains one")
+        before = store.adapter_by_id(adapter.parent_id).name if adapter.parent_id is not None else None
+        turns = sorted({int(u["turn_id"]) for u in read_heldout(self.handle.run_dir)})
+        if not turns:
+            raise TuituneError("this run had no held-out prompts to compare on; F9 compares on any turn")
+        return adapter.name, before, turns[:AB_ROUNDS]
+
+    def ab_verdict(self, name: str, before: str | None) -> str:
+        """The user's own verdict so far: the new adapter's blind picks against the one before it."""
+        store = self.services.store
+        adapter = store.adapter(name)
+        other = store.adapter(before) if before else None
+        if adapter is None:
+            return ""
+        wins, losses, draws = store.head_to_head(adapter.id, other.id if other else None)
+        games = wins + losses + draws
+        verdict = f"your A/B: {name} won {wins} of {games} against {before or BASE}" if games else ""
+        if verdict:
+            self.measured = f"{self.measured} · {verdict}" if self.measured else verdict
+            self.query_one("#training-effect", Label).update(Text(one_line(self.measured, 400)))
+        return verdict
 
     # ---- starting and following ------------------------------------------------------------------------------
     def start(self, request: TrainRequest) -> None:
@@ -285,6 +324,8 @@ class TrainingPanel(ReportsWorkerErrors, Vertical):
             self._phase(event)
         elif kind == "progress":
             self._progress(event)
+        elif kind == "measure":
+            self._measuring(event)
         elif kind == "done":
             self._done(event)
         elif kind == "cancelled":
@@ -306,7 +347,8 @@ class TrainingPanel(ReportsWorkerErrors, Vertical):
             self.query_one(ProgressBar).update(total=total, progress=0)
             self._stats(f"training: step 0/{total or '?'}…")
         elif name == "measure":
-            self._stats("measuring: held-out behaviour and check questions, base vs adapter…")
+            self.query_one(ProgressBar).update(total=None, progress=0)
+            self._stats("measuring: your held-out judgements and the check questions…")
         elif name == "save":
             self._stats("saving the adapter…")
 
@@ -330,6 +372,13 @@ class TrainingPanel(ReportsWorkerErrors, Vertical):
             self.query_one("#training-lossval", Label).update(Text(f"loss {self.losses[-1]:.3f}{trend} "))
         self.post_message(self.Summary(f"training {step}/{total or '?'}"))
 
+    def _measuring(self, event: dict[str, Any]) -> None:
+        done, total = int(event.get("done", 0)), int(event.get("total", 0)) or None
+        self.query_one(ProgressBar).update(total=total, progress=done)
+        what = {"agreement": "your held-out judgements"}.get(event.get("part", ""), event.get("part", "checks"))
+        self._stats(f"measuring {what}: {done}/{total or '?'} · ETA {duration(event.get('eta_s'))}")
+        self.post_message(self.Summary(f"measuring {done}/{total or '?'}"))
+
     def _done(self, event: dict[str, Any]) -> None:
         assert self.handle is not None
         self.state = "swapping"
@@ -340,16 +389,26 @@ class TrainingPanel(ReportsWorkerErrors, Vertical):
         bar.update(total=bar.total or 1, progress=bar.total or 1)
         loss = metrics.get("final_loss") or metrics.get("train_loss")
         took = f" in {duration(metrics.get('train_s'))}" if metrics.get("train_s") is not None else ""
-        self._stats(
-            f"done{took}"
-            + (f" · final loss {loss:.3f}" if isinstance(loss, (int, float)) else "")
-            + " · swapping it in…"
-        )
-        if "effect" in metrics:
-            self._effect(metrics["effect"])
+        done = f"done{took}" + (f" · final loss {loss:.3f}" if isinstance(loss, (int, float)) else "")
+        self._effect(metrics)
+        self.new_adapter = name
+        decision = metrics.get("decision")
+        if isinstance(decision, dict) and decision.get("promote") is False:
+            self._held_back(name, str(decision.get("reason", "")))
+            return
+        self.promoted_because = str(decision.get("reason", "")) if isinstance(decision, dict) else ""
+        self._stats(f"{done} · swapping it in…")
         self._hint("ctrl+r hide")
         self.post_message(self.Summary("swapping in the new adapter…"))
         self._swap_in(name, self._prompts(self.handle))
+
+    def _held_back(self, name: str, reason: str) -> None:
+        """The gate kept the live model: the adapter is kept, not swapped in; F7 promotes it, ctrl+b A/Bs it."""
+        self.state = "done"
+        self._stats(f"{name} held back: {reason}")
+        self._hint(f"{AB_NEW.name} A/B it against the live model · F7 then p promotes it · F5 again · ctrl+r hide")
+        self.post_message(self.Summary("new adapter held back"))
+        self._say(f"{name} held back, the live model stays: {reason}", "warning")
 
     def _ended(self, state: str, text: str, severity: str) -> None:
         self.state = state
@@ -410,8 +469,9 @@ class TrainingPanel(ReportsWorkerErrors, Vertical):
     def compared(self, event: Compared) -> None:
         self.state = "done"
         self.last_comparison = event
-        self._stats(f"{event.after} is live (swapped in {event.seconds:.2f}s)")
-        self._hint("F5 again · F7 adapters (roll back) · ctrl+r hide")
+        why = f" · promoted: {self.promoted_because}" if self.promoted_because else ""
+        self._stats(f"{event.after} is live (swapped in {event.seconds:.2f}s){why}")
+        self._hint(f"{AB_NEW.name} A/B it against the one before · F5 again · F7 adapters (roll back) · ctrl+r hide")
         self.post_message(self.Summary(f"swapped in {event.seconds:.2f}s"))
         if event.rows:
             self.app.push_screen(BeforeAfterScreen(event.rows, event.before, event.after, event.seconds, self.measured))
@@ -431,10 +491,15 @@ class TrainingPanel(ReportsWorkerErrors, Vertical):
         self.query_one("#training-effect", Label).update("")
         self.measured = ""
 
-    def _effect(self, effect: dict[str, Any]) -> None:
-        self.measured = summary(effect)
+    def _effect(self, metrics: dict[str, Any]) -> None:
+        """The agreement with the held-out judgements (and the user's A/B verdict), then checks and behaviour."""
+        if "agreement" not in metrics and "effect" not in metrics:
+            return
+        effect = metrics.get("effect") or {}
+        agreement = agreement_line(metrics.get("agreement"))
+        self.measured = f"{agreement} · {summary(effect)}" if effect else agreement
         style = "bold red" if harmed(effect) else ""
-        self.query_one("#training-effect", Label).update(Text(one_line(self.measured), style=style))
+        self.query_one("#training-effect", Label).update(Text(one_line(self.measured, 400), style=style))
 
     def _show_title(self, text: str) -> None:
         self.query_one("#training-title", Label).update(Text(one_line(text), style="bold"))

@@ -1,5 +1,6 @@
-"""One line at the bottom: the model, its quantization and device, the live adapter, the judgement counts and
-the last answer's speed."""
+"""One line at the bottom: the model, its quantization and device, the live adapter, the judgement counts (what
+trains, and how many held-out judgements measure), the judgements left before a run starts by itself
+(train.auto_after) and the last answer's speed."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ class StatusBar(Static):
         self.speed = ""
         self.activity = ""
         self.training = ""
+        self.auto = ""  # train.auto_after: judgements left before a run starts by itself
 
     def show(
         self,
@@ -28,6 +30,7 @@ class StatusBar(Static):
         speed: str | None = None,
         activity: str | None = None,
         training: str | None = None,
+        auto: str | None = None,
     ) -> None:
         if model is not None:
             self.model = model
@@ -41,6 +44,8 @@ class StatusBar(Static):
             self.activity = activity
         if training is not None:
             self.training = training
+        if auto is not None:
+            self.auto = auto
         self.update(self._render_line())
 
     def _render_line(self) -> Text:
@@ -53,6 +58,10 @@ class StatusBar(Static):
             line.append(f" · {one_line(self.training)}", style="italic")
         c = self.counts
         line.append(f" · ▲{c['good']} ▼{c['bad']} pairs {c['pairs']}")
+        if c.get("heldout"):
+            line.append(f" · {c['heldout']} held out")
+        if self.auto:
+            line.append(f" · {self.auto}")
         if self.activity:
             line.append(f" · {one_line(self.activity)}", style="italic")
         elif self.speed:
