@@ -106,7 +106,7 @@ def test_agreement_counts_pairs_by_order_and_thumbs_by_their_move_from_the_base(
 def test_the_gate_promotes_only_what_is_better_by_evidence_without_harm():
     units = _units(6, 2, 2)
     base = [[0.0, 1.0]] * 6 + [[-1.0]] * 4
-    better = agreement(units, {"base": base, "live": base, "adapter": [[2.0, 1.0]] * 6 + [[-0.5]] * 2 + [[-2.0]] * 2})
+    better = agreement(units, {"base": base, "live": base, "adapter": [[2.0, 1.0]] * 6 + [[1.5]] * 2 + [[-2.0]] * 2})
     checks = {"base_accuracy": 0.53, "adapter_accuracy": 0.57}
     assert decide("better", better, checks)["promote"]
     assert "agreement 1.00 vs live 0.20 on 10 held-out judgements" in decide("better", better, checks)["reason"]
@@ -121,3 +121,17 @@ def test_the_gate_promotes_only_what_is_better_by_evidence_without_harm():
     assert not decide("better", few, checks)["promote"]
     assert "too few held-out judgements to tell" in decide("better", few, checks)["reason"]
     assert decide("always", same, checks)["promote"] and not decide("never", better, checks)["promote"]
+
+
+def test_a_shift_of_everything_is_not_agreement_with_the_thumbs():
+    """Training that makes all of the user's kind of text likelier moves bad answers up too: a thumb counts from the
+    midpoint of the good and the bad answers' moves, not from zero."""
+    units = _units(2, 2, 2)
+    base = [[-2.0, -2.0]] * 2 + [[-2.0]] * 4
+    lifted = [[-1.4, -1.8]] * 2 + [[-1.4]] * 2 + [[-1.9]] * 2  # good +0.6, bad +0.1: both up, good far more
+    figures = agreement(units, {"base": base, "live": base, "adapter": lifted})
+    assert figures["adapter"] == 1.0  # the bad thumbs moved up, but far less than the good answers
+    flat = [[-1.5, -1.5]] * 2 + [[-1.5]] * 4  # everything up alike: the labels are not told apart
+    assert agreement(units, {"base": base, "live": base, "adapter": flat})["adapter"] == 0.5  # all ties: ½ each
+    only_good = [{"kind": "thumb", "good": True}] * 3  # one label only: no midpoint, a move up is a move the right way
+    assert agreement(only_good, {"base": [[-2.0]] * 3, "live": [[-2.0]] * 3, "adapter": [[-1.0]] * 3})["adapter"] == 1

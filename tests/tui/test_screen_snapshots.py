@@ -211,9 +211,15 @@ RUN_EVENTS: list[dict[str, Any]] = [
          "eta_s": 4.0 * (6 - step), "memory_mb": 1536.0}
         for step, loss in enumerate((2.41, 2.02, 1.71, 1.43, 1.30, 1.21), 1)
     ],
+    {"event": "phase", "name": "measure", "t": 25.0},
+    {"event": "measure", "part": "agreement", "done": 22, "total": 44, "eta_s": 3.0},
     {"event": "phase", "name": "save", "t": 28.0},
     {"event": "done", "adapter_path": "/nowhere/tldr-3", "adapter_name": "tldr-3", "t": 29.0,
      "metrics": {"train_loss": 1.68, "final_loss": 1.21, "steps": 6, "train_s": 24.5,
+                 "agreement": {"n": 11, "pairs": 8, "thumbs": 3, "enough": True, "base": 0.409, "live": 0.409,
+                               "adapter": 0.818, "base_ci": [0.181, 0.684], "live_ci": [0.181, 0.684],
+                               "adapter_ci": [0.523, 0.949], "wins": 6, "losses": 0, "p": 0.0156},
+                 "decision": {"promote": True, "mode": "better", "reason": "better than the live model: agreement 0.82 vs live 0.41 on 11 held-out judgements (6 better, 0 worse, p=0.016); checks 0.53→0.60"},
                  "effect": {"rule": "first line ~ ^TL;DR:", "behaviour_n": 28, "checks_n": 30, "base_rate": 0.0, "adapter_rate": 1.0, "base_accuracy": 0.533, "adapter_accuracy": 0.6}}},
 ]
 

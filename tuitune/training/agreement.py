@@ -135,6 +135,7 @@ def score(
 
 def _write(path: Path, units: list[dict[str, Any]], scores: dict[str, list[list[float]]]) -> None:
     """Every held-out judgement with its scores and outcome per model, so a figure can be checked by eye."""
+    shifts = {model: verdict.common_shift(units, per_unit, scores["base"]) for model, per_unit in scores.items()}
     with private_open(path, "w", encoding="utf-8") as handle:
         for i, unit in enumerate(units):
             row: dict[str, Any] = {k: unit[k] for k in ("kind", "turn_id", "message_ids") if k in unit}
@@ -142,5 +143,5 @@ def _write(path: Path, units: list[dict[str, Any]], scores: dict[str, list[list[
                 row["good"] = unit["good"]
             for model, per_unit in scores.items():
                 row[model] = per_unit[i]
-                row[f"{model}_agrees"] = verdict.outcome(unit, per_unit[i], scores["base"][i])
+                row[f"{model}_agrees"] = verdict.outcome(unit, per_unit[i], scores["base"][i], shifts[model])
             handle.write(json.dumps(row) + "\n")

@@ -7,7 +7,10 @@ the base, the live model and the new adapter. Each held-out judgement then has a
   is, 1/2 when they tie;
 - a thumb (one answer judged good or bad): 1 when the model moves it the right way from the base (a good answer
   likelier than under the base, a bad one less likely), 0 when the wrong way, 1/2 when it does not move it (the base
-  itself: a thumb says nothing about the base).
+  itself: a thumb says nothing about the base). "The right way" is counted from the model's `common_shift`, where
+  the held-out answers of both labels exist: training that makes every answer in the user's domain likelier moves
+  bad answers up too, and only a move past the midpoint of the good and the bad answers' moves tells the labels
+  apart.
 
 A model's agreement is its mean outcome, shown with n and a 95% Wilson interval; below `MIN_N` held-out
 judgements it is "too few to tell". `decide` promotes a new adapter (train.promote = better) when its agreement
@@ -27,12 +30,32 @@ HARM_MARGIN = 0.05  # check-set accuracy may fall this much from the base before
 TIE = 1e-6  # log-likelihood differences below this are no move
 
 
-def outcome(unit: dict[str, Any], scores: Sequence[float], base: Sequence[float]) -> float:
+def outcome(unit: dict[str, Any], scores: Sequence[float], base: Sequence[float], shift: float = 0.0) -> float:
     """1, 0 or 1/2 for one held-out judgement; `scores` are its answers' mean log-likelihoods under the model
-    ((better, worse) for a pair, (answer,) for a thumb), `base` the same under the base."""
+    ((better, worse) for a pair, (answer,) for a thumb), `base` the same under the base, `shift` the model's
+    `common_shift`."""
     pair = unit["kind"] == "pair"
-    margin = scores[0] - scores[1] if pair else (scores[0] - base[0]) * (1 if unit["good"] else -1)
+    margin = scores[0] - scores[1] if pair else (scores[0] - base[0] - shift) * (1 if unit["good"] else -1)
     return 0.5 if abs(margin) < TIE else float(margin > 0)
+
+
+def common_shift(
+    units: Sequence[dict[str, Any]], scores: Sequence[Sequence[float]], base: Sequence[Sequence[float]]
+) -> float:
+    """How far the model moved every held-out answer from the base, whatever its label: the midpoint between the
+    mean move of the answers judged good (pairs' better ones too) and of those judged bad; 0 unless both exist. A
+    thumb agrees when its answer moved the right way from there, so an adapter that made all text of the user's
+    kind likelier (an SFT term does) is not credited for the good thumbs nor blamed for the bad ones."""
+    moves: dict[bool, list[float]] = {True: [], False: []}
+    for unit, own, theirs in zip(units, scores, base, strict=True):
+        if unit["kind"] == "pair":
+            moves[True].append(own[0] - theirs[0])
+            moves[False].append(own[1] - theirs[1])
+        else:
+            moves[unit["good"]].append(own[0] - theirs[0])
+    if not moves[True] or not moves[False]:
+        return 0.0
+    return (sum(moves[True]) / len(moves[True]) + sum(moves[False]) / len(moves[False])) / 2
 
 
 def wilson(successes: float, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -57,10 +80,10 @@ def sign_test(wins: int, losses: int) -> float:
 def agreement(units: Sequence[dict[str, Any]], scores: dict[str, list[list[float]]]) -> dict[str, Any]:
     """The figures of each scored model ("base", "live", "adapter") and the paired comparison adapter vs live.
     `scores[model][i]` are unit i's answer scores under that model."""
-    outcomes = {
-        model: [outcome(u, s, b) for u, s, b in zip(units, per_unit, scores["base"], strict=True)]
-        for model, per_unit in scores.items()
-    }
+    outcomes = {}
+    for model, per_unit in scores.items():
+        shift = common_shift(units, per_unit, scores["base"])
+        outcomes[model] = [outcome(u, s, b, shift) for u, s, b in zip(units, per_unit, scores["base"], strict=True)]
     n = len(units)
     figures: dict[str, Any] = {
         "n": n,

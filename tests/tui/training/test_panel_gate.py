@@ -8,7 +8,7 @@ from tuitune.store.records import Message
 from tuitune.tui.curate.ab import ABScreen
 from tuitune.tui.training.panel import PENDING, TrainingPanel
 
-from ..helpers import SIZE, send, settle, widget_text
+from ..helpers import send, settle, widget_text
 from .conftest import wait_until
 from .test_train_keys import record_notices, sample_data
 
@@ -29,7 +29,8 @@ async def test_a_held_back_run_is_kept_not_swapped_in_and_ctrl_b_asks_the_user(
         assert store.adapters()[0].promotion == "held_back"
         assert short_engine.active_adapter is None and not store.get_setting("active_adapter")  # the base stays
         text = widget_text(app, panel)
-        assert f"{name} held back: train.promote = never" in text and "ctrl+b A/B it" in text
+        assert f"{name} held back; the live model stays" in text and "ctrl+b A/B it" in text
+        assert "held back: not measured (train.measure = false); train.promote = never" in text
         assert any("held back, the live model stays" in notice for notice in shown)
 
         await pilot.press("ctrl+b")  # blind: the held-back adapter against the base, on held-out prompts
@@ -41,8 +42,9 @@ async def test_a_held_back_run_is_kept_not_swapped_in_and_ctrl_b_asks_the_user(
             await wait_until(pilot, lambda: round_screen.reveal is not None, 10, "the pick recorded")
             await pilot.press("enter")
             await pilot.pause()
-        await wait_until(pilot, lambda: "your A/B:" in panel.measured, 30, "the verdict")
-        assert f"your A/B: {name} won" in panel.measured and "of 3 against base" in panel.measured
+        await wait_until(pilot, lambda: "your A/B:" in panel.ab_line, 30, "the verdict")
+        assert f"your A/B: {name} won" in panel.ab_line and "of 3 against base" in panel.ab_line
+        assert "your A/B:" in widget_text(app, panel)
         picks = store.comparisons()
         assert len(picks) == 3
         held = {u for u in app.chat_screen.query_one(TrainingPanel).ab_plan()[2]}
@@ -65,14 +67,15 @@ async def test_a_run_held_back_while_the_app_was_closed_stays_held_back(
         panel = app.chat_screen.query_one(TrainingPanel)
         await wait_until(pilot, lambda: panel.state == "done", 60, "the pending run shown")
         assert clean_engine.active_adapter is None and not store.get_setting("active_adapter")
-        assert "closed held back: not better than the live model" in widget_text(app, panel)
+        text = widget_text(app, panel)
+        assert "closed held back" in text and "held back: not better than the live model" in text
         assert store.get_setting(PENDING) is None
 
 
 async def test_auto_after_starts_a_run_after_that_many_new_judgements(app_for, short_engine, store, tiny_settings):
     settings = tiny_settings.with_overrides({"train.auto_after": 2})
     app = app_for(short_engine, settings)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=(100, 30)) as pilot:
         await send(pilot, "Name a colour.")
         panel = app.chat_screen.query_one(TrainingPanel)
         status = app.chat_screen.status
@@ -87,4 +90,4 @@ async def test_auto_after_starts_a_run_after_that_many_new_judgements(app_for, s
         await wait_until(pilot, lambda: panel.state == "done", 200, "the run finishing")
         answers = [m for m in store.judged_messages() if isinstance(m, Message)]
         assert len(answers) == 2
-        await wait_until(pilot, lambda: "next run in 2" in widget_text(app, status), 30, "the countdown anew")
+        await wait_until(pilot, lambda: status.auto == "next run in 2", 30, "the countdown anew")

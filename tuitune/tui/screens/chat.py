@@ -479,6 +479,10 @@ class ChatScreen(ReportsWorkerErrors, Screen):
     def training_summary(self, event: TrainingPanel.Summary) -> None:
         self.status.show(training=event.text)
 
+    @on(TrainingPanel.Ended)
+    def training_ended(self, _: TrainingPanel.Ended) -> None:
+        self.refresh_counts()  # train.auto_after counts from the run that just ended
+
     # ---- conversations ---------------------------------------------------------------------------------------
     async def action_new_conversation(self) -> None:
         await self.open_conversation(self.chat.new_conversation())

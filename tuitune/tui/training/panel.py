@@ -87,6 +87,9 @@ class TrainingPanel(ReportsWorkerErrors, Vertical):
             super().__init__()
             self.error = error
 
+    class Ended(Message):
+        """The run reached its end (live, held back, failed or cancelled): what counts since the last run may change."""
+
     class Summary(Message):
         """One short line for the status bar ("" clears it): what training is doing, for when the panel is hidden."""
 
@@ -106,6 +109,8 @@ class TrainingPanel(ReportsWorkerErrors, Vertical):
         self.closing = threading.Event()  # the app is going: watchers and comparisons stop; the run does not
         self.last_comparison: TrainingPanel.Compared | None = None
         self.measured = ""  # the finished run's agreement, checks and behaviour, in one line
+        self.harmed = False  # its checks fell by more than the margin
+        self.ab_line = ""  # the user's blind picks between the new adapter and the one before it
         self.new_adapter = ""  # the finished run's adapter, live or held back: what ctrl+b compares
         self.promoted_because = ""  # train.promote's reason, when the adapter went live
 
@@ -118,6 +123,7 @@ class TrainingPanel(ReportsWorkerErrors, Vertical):
             yield Label("", id="training-lossval", markup=False)
             yield Sparkline([], id="training-loss")
         yield Label("", id="training-effect", markup=False)
+        yield Label("", id="training-decision", markup=False)
         yield Label("", id="training-hint", markup=False)
 
     def on_mount(self) -> None:
@@ -242,11 +248,9 @@ class TrainingPanel(ReportsWorkerErrors, Vertical):
             return ""
         wins, losses, draws = store.head_to_head(adapter.id, other.id if other else None)
         games = wins + losses + draws
-        verdict = f"your A/B: {name} won {wins} of {games} against {before or BASE}" if games else ""
-        if verdict:
-            self.measured = f"{self.measured} · {verdict}" if self.measured else verdict
-            self.query_one("#training-effect", Label).update(Text(one_line(self.measured, 400)))
-        return verdict
+        self.ab_line = f"your A/B: {name} won {wins} of {games} against {before or BASE}" if games else ""
+        self._show_effect()
+        return self.ab_line
 
     # ---- starting and following ------------------------------------------------------------------------------
     def start(self, request: TrainRequest) -> None:
@@ -405,13 +409,16 @@ class TrainingPanel(ReportsWorkerErrors, Vertical):
     def _held_back(self, name: str, reason: str) -> None:
         """The gate kept the live model: the adapter is kept, not swapped in; F7 promotes it, ctrl+b A/Bs it."""
         self.state = "done"
-        self._stats(f"{name} held back: {reason}")
+        self._stats(f"{name} held back; the live model stays")
+        self._decision(f"held back: {reason}", "bold yellow")
+        self.post_message(self.Ended())
         self._hint(f"{AB_NEW.name} A/B it against the live model · F7 then p promotes it · F5 again · ctrl+r hide")
         self.post_message(self.Summary("new adapter held back"))
         self._say(f"{name} held back, the live model stays: {reason}", "warning")
 
     def _ended(self, state: str, text: str, severity: str) -> None:
         self.state = state
+        self.post_message(self.Ended())
         self.services.store.set_setting(PENDING, None)
         self._stats(text)
         self._hint("F5 train again · ctrl+r hide")
@@ -469,8 +476,10 @@ class TrainingPanel(ReportsWorkerErrors, Vertical):
     def compared(self, event: Compared) -> None:
         self.state = "done"
         self.last_comparison = event
-        why = f" · promoted: {self.promoted_because}" if self.promoted_because else ""
-        self._stats(f"{event.after} is live (swapped in {event.seconds:.2f}s){why}")
+        self._stats(f"{event.after} is live (swapped in {event.seconds:.2f}s)")
+        if self.promoted_because:
+            self._decision(f"promoted: {self.promoted_because}", "bold green")
+        self.post_message(self.Ended())
         self._hint(f"{AB_NEW.name} A/B it against the one before · F5 again · F7 adapters (roll back) · ctrl+r hide")
         self.post_message(self.Summary(f"swapped in {event.seconds:.2f}s"))
         if event.rows:
@@ -489,17 +498,28 @@ class TrainingPanel(ReportsWorkerErrors, Vertical):
         self.query_one(Sparkline).data = []
         self.query_one("#training-lossval", Label).update("")
         self.query_one("#training-effect", Label).update("")
-        self.measured = ""
+        self.query_one("#training-decision", Label).update("")
+        self.measured, self.ab_line, self.harmed = "", "", False
 
     def _effect(self, metrics: dict[str, Any]) -> None:
-        """The agreement with the held-out judgements (and the user's A/B verdict), then checks and behaviour."""
+        """The agreement with the held-out judgements, then checks and behaviour (red when the checks fell)."""
         if "agreement" not in metrics and "effect" not in metrics:
             return
         effect = metrics.get("effect") or {}
-        agreement = agreement_line(metrics.get("agreement"))
-        self.measured = f"{agreement} · {summary(effect)}" if effect else agreement
-        style = "bold red" if harmed(effect) else ""
-        self.query_one("#training-effect", Label).update(Text(one_line(self.measured, 400), style=style))
+        parts = [agreement_line(metrics["agreement"])] if "agreement" in metrics else []
+        self.measured = " · ".join(parts + ([summary(effect)] if effect else []))
+        self.harmed = harmed(effect)
+        self._show_effect()
+
+    def _show_effect(self) -> None:
+        """What was measured, and the user's own A/B verdict beside it once there is one."""
+        text = " · ".join(part for part in (self.ab_line, self.measured) if part)
+        self.query_one("#training-effect", Label).update(
+            Text(one_line(text, 400), style="bold red" if self.harmed else "")
+        )
+
+    def _decision(self, text: str, style: str) -> None:
+        self.query_one("#training-decision", Label).update(Text(one_line(text, 400), style=style))
 
     def _show_title(self, text: str) -> None:
         self.query_one("#training-title", Label).update(Text(one_line(text), style="bold"))
