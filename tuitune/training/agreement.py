@@ -45,35 +45,47 @@ def mean_logprobs(
     model: Any, tokenizer: Any, sequences: list[tuple[list[dict[str, str]], str]], max_length: int, tick: Progress
 ) -> list[float]:
     """The mean log-probability per answer token of each answer after its prompt, prompts cut from the left to
-    fit `max_length` as training does."""
+    fit `max_length` as training does. Batches of similar length, left-padded so every answer ends its row: the
+    model computes logits for the answers' span alone (`logits_to_keep`), not for every prompt token."""
     import torch
 
     from tuitune.model.templates import example_ids
 
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    out: list[float] = []
-    for start in range(0, len(sequences), BATCH):
-        batch = []
-        for prompt, answer in sequences[start : start + BATCH]:
-            prompt_ids, answer_ids = example_ids(tokenizer, prompt, [{"role": "assistant", "content": answer}])
-            answer_ids = answer_ids[: max(max_length - 1, 1)]
-            prompt_ids = prompt_ids[-max(max_length - len(answer_ids), 1) :]  # at least one token predicts the first
-            batch.append((prompt_ids, answer_ids))
-        width = max(len(p) + len(a) for p, a in batch)
-        ids = torch.full((len(batch), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, (p, a) in enumerate(batch):
-            ids[row, : len(p) + len(a)] = torch.tensor(p + a)
-            mask[row, : len(p) + len(a)] = 1
+    encoded = []
+    for prompt, answer in sequences:
+        prompt_ids, answer_ids = example_ids(tokenizer, prompt, [{"role": "assistant", "content": answer}])
+        answer_ids = answer_ids[: max(max_length - 1, 1)]
+        prompt_ids = prompt_ids[-max(max_length - len(answer_ids), 1) :]  # at least one token predicts the first
+        encoded.append((prompt_ids, answer_ids))
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]) + len(encoded[i][1]))
+    scores: dict[int, float] = {}
+    for start in range(0, len(order), BATCH):
+        rows = order[start : start + BATCH]
+        width = max(len(encoded[i][0]) + len(encoded[i][1]) for i in rows)
+        keep = max(len(encoded[i][1]) for i in rows) + 1  # the logits that predict the longest answer
+        ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for row, i in enumerate(rows):
+            tokens = encoded[i][0] + encoded[i][1]
+            ids[row, width - len(tokens) :] = torch.tensor(tokens)
+            mask[row, width - len(tokens) :] = 1
+        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
         with torch.no_grad():
-            logits = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device)).logits.float()
-        logprobs = torch.log_softmax(logits[:, :-1], dim=-1)
-        for row, (p, a) in enumerate(batch):
-            targets = torch.tensor(a, device=logprobs.device)
-            picked = logprobs[row, len(p) - 1 : len(p) - 1 + len(a)].gather(1, targets[:, None])
-            out.append(round(float(picked.mean()), 6))
-        tick(len(out), len(sequences))
-    return out
+            logits = model(
+                input_ids=ids.to(model.device),
+                attention_mask=mask.to(model.device),
+                position_ids=positions.to(model.device),
+                logits_to_keep=keep,
+            ).logits.float()
+        logprobs = torch.log_softmax(logits[:, :-1], dim=-1)  # position k predicts the token after it
+        for row, i in enumerate(rows):
+            answer_ids = encoded[i][1]
+            targets = torch.tensor(answer_ids, device=logprobs.device)
+            picked = logprobs[row, keep - 1 - len(answer_ids) :].gather(1, targets[:, None])
+            scores[i] = round(float(picked.mean()), 6)
+        tick(len(scores), len(sequences))
+    return [scores[i] for i in range(len(sequences))]
 
 
 def score(

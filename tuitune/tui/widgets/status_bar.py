@@ -56,12 +56,12 @@ class StatusBar(Static):
             line.append(one_line(self.adapter, 24), style="bold")
         if self.training:  # training progress, or how long the last swap took: before the counts, to be seen
             line.append(f" · {one_line(self.training)}", style="italic")
+        if self.auto:  # the countdown to the next run by itself: before the counts, to be seen on a narrow line
+            line.append(f" · {self.auto}", style="italic")
         c = self.counts
         line.append(f" · ▲{c['good']} ▼{c['bad']} pairs {c['pairs']}")
         if c.get("heldout"):
             line.append(f" · {c['heldout']} held out")
-        if self.auto:
-            line.append(f" · {self.auto}")
         if self.activity:
             line.append(f" · {one_line(self.activity)}", style="italic")
         elif self.speed:
