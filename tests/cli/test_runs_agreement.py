@@ -44,9 +44,9 @@ def test_runs_shows_agreement_and_promotion_under_their_headers(home, store):
     shown = {run_id: (rows[run_id][agreement].strip(), rows[run_id][live].strip()) for run_id in rows}
     assert shown == {
         old: ("-", "-"),
-        few: ("few(5)", "held back"),
+        few: ("few (5)", "held back"),
         good: ("0.50→0.83", "promoted"),
-        kept: ("few(5)", "by hand"),
+        kept: ("few (5)", "by hand"),
         broken: ("error", "-"),
         failed: ("-", "-"),
     }

@@ -120,7 +120,7 @@ def _verdict(ctx: CliContext, console, name: str, metrics: dict) -> None:
 def runs(ctx: CliContext, limit: int) -> None:
     """List training runs: status, method, examples, loss, duration, and what the adapter changed: the held-out
     behaviour rate, the check-set accuracy (a `!` marks checks that fell by more than 0.05) and the agreement with
-    your held-out judgements, base→adapter (`few(n)`: too few to tell); and whether the adapter went live
+    your held-out judgements, base→adapter (`few (n)`: too few to tell); and whether the adapter went live
     (promoted, held back, or promoted by hand)."""
     run_guarded(lambda: _runs(ctx, limit))
 
