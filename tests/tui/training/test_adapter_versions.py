@@ -14,6 +14,7 @@ from tuitune.tui.training.trend import BLOCKS, GAP, MAX_VERSIONS, Trend, Version
 
 from ..helpers import SIZE, screen_text, settle, widget_text
 from .conftest import wait_until
+from .test_train_keys import record_notices
 
 TCSS = Path(tuitune.__file__).resolve().parent / "tui" / "app.tcss"
 FEW = {"n": 5, "enough": False}
@@ -94,16 +95,6 @@ def test_the_trend_keeps_the_newest_versions_that_fit():
     assert marker.startswith("live      v1 (no version in the trend)") and "the 2 oldest left out" in marker
 
 
-def record_notices(app) -> list[str]:
-    shown: list[str] = []
-    notify = app.notify
-
-    def recording(message, *args, **kwargs):
-        shown.append(str(message))
-        return notify(message, *args, **kwargs)
-
-    app.notify = recording
-    return shown
 
 
 async def test_p_promotes_a_held_back_version_by_hand(app_for, clean_engine, store, make_adapter):
