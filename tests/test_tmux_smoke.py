@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,8 @@ class Tmux:
 
     def __call__(self, *args: str) -> str:
         result = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=30)
+        if args[0] == "new-session":  # a failed start would read later as a blank pane
+            assert result.returncode == 0, f"tmux {args[0]}: {result.stderr.strip()}"
         return result.stdout
 
     def screen(self) -> str:
@@ -41,7 +44,7 @@ class Tmux:
 def tmux():
     if shutil.which("tmux") is None:
         pytest.skip("tmux is not installed")
-    session = Tmux(f"tuitune-smoke-{os.getpid()}")
+    session = Tmux(f"tuitune-smoke-{os.getpid()}-{uuid.uuid4().hex[:8]}")  # never the server a test just killed
     yield session
     session("kill-server")
 
@@ -60,7 +63,7 @@ def test_chat_judge_quit_in_a_real_terminal(tmux, tmp_path, model_cache):
     tmux("new-session", "-d", "-s", "app", "-x", "100", "-y", "30", command)
     title = tmux("display-message", "-p", "-t", "app", "#{pane_title}")
 
-    tmux.wait_for("Ask something", timeout=20)  # the window paints long before the model is in
+    tmux.wait_for("Ask something", timeout=60)  # the window paints long before the model is in
     tmux.wait_for("4bit cpu", timeout=300)  # the first run converts the embedded GGUF
     tmux("send-keys", "-t", "app", "-l", "What is the capital of Peru?")
     tmux.wait_for("capital of Peru?", timeout=10)
@@ -106,7 +109,7 @@ def test_quitting_while_the_engine_server_loads_exits_at_once(tmux, tmp_path, mo
     tmux("new-session", "-d", "-s", "app", "-x", "100", "-y", "30", command)
     paths = lifecycle.EnginePaths(home)
     try:
-        tmux.wait_for("Ask something", timeout=30)
+        tmux.wait_for("Ask something", timeout=60)
         deadline = time.monotonic() + 30
         while not lifecycle.running(paths):
             assert time.monotonic() < deadline, "the app did not start the engine server"
