@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from tuitune.chat import Chat
 from tuitune.chat.adapters import Adapters
 from tuitune.client import EngineClient
+from tuitune.client.jobs import ServerJobs
 from tuitune.config import Settings
 from tuitune.store import Store
 from tuitune.training import Launcher
@@ -50,5 +51,5 @@ def open_services(
         engine=engine,
         chat=Chat(settings, store, engine),
         adapters=Adapters(settings, store, engine),
-        training=Launcher(settings, store),
+        training=Launcher(settings, store, ServerJobs(engine) if isinstance(engine, EngineClient) else None),
     )

@@ -36,7 +36,7 @@ def sleeping_trainer(fast_settings):
 def test_a_run_listed_before_its_trainer_is_known_is_not_taken_for_dead(sleeping_trainer, store, monkeypatch):
     settings, started = sleeping_trainer
     tldr_store(store, pairs=False, count=2)
-    spawn = launcher._spawn
+    spawn = launcher.spawn_trainer
 
     def spawn_after_someone_lists_the_runs(*args, **kwargs):
         other = Store.open(settings.db_path)  # `tuitune runs`, or a TUI opening, in that window
@@ -48,7 +48,7 @@ def test_a_run_listed_before_its_trainer_is_known_is_not_taken_for_dead(sleeping
         started.append(process.pid)
         return process
 
-    monkeypatch.setattr(launcher, "_spawn", spawn_after_someone_lists_the_runs)
+    monkeypatch.setattr(launcher, "spawn_trainer", spawn_after_someone_lists_the_runs)
     handle = start_run(settings, store, "sft", **IDENTITY)
     run = store.run(handle.run_id)
     assert run.status == "queued" and run.error is None

@@ -40,9 +40,10 @@ def _train(ctx: CliContext, method: str, overrides: dict, detach: bool) -> bool:
     console = Console(stderr=True)
     handle = ctx.services.training.start(method, overrides, parent_adapter=ctx.services.adapters.active_name)
     console.print(f"run {handle.run_id}: {handle.reason}")
-    console.print(f"log: {handle.log_path}")
+    console.print(f"log: {handle.where}" if not handle.job_id else f"training as {handle.where}")
     if detach:
-        console.print(f"training in the background (pid {handle.process.pid if handle.process else '?'})")
+        who = f"pid {handle.process.pid}" if handle.process else handle.job_id or "?"
+        console.print(f"training in the background ({who})")
         return True
     columns = (
         TextColumn("{task.description}"),

@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from tuitune.generation import BASE
 from tuitune.server import protocol
 from tuitune.server.host import EngineHost
+from tuitune.server.jobs_api import job_routes
 from tuitune.server.protocol import ApiError
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -105,11 +106,14 @@ def make_server_app(host: EngineHost, api_key: str = "") -> ASGIApp:
     routes = [
         Route("/health", health, methods=["GET"]),
         Route("/tuitune/status", status, methods=["GET"]),
+        Route("/v1/status", status, methods=["GET"]),
         Route("/v1/models", models, methods=["GET"]),
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         Route("/v1/load_lora_adapter", load_adapter, methods=["POST"]),
         Route("/v1/unload_lora_adapter", unload_adapter, methods=["POST"]),
     ]
+    if host.jobs is not None:
+        routes += job_routes(host.jobs)
     handlers = {ApiError: _api_error, HTTPException: _http_error, Exception: _unexpected}
     app = Starlette(routes=routes, exception_handlers=handlers)
     return _BearerAuth(app, api_key) if api_key else app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from typing import Any
@@ -24,6 +25,7 @@ class EngineHost:
         self._in_flight = 0
         self._last_used = time.monotonic()
         self._count = threading.Lock()
+        self.jobs: Any = None  # tuitune.server.jobs.Jobs, where this server runs fine-tuning jobs
 
     # ---- loading -------------------------------------------------------------------------------------------
     def load(self) -> None:
@@ -115,12 +117,35 @@ class EngineHost:
             "rss_mb": _rss_mb(),
             "requests_served": self.served,
             "in_flight": self._in_flight,
+            "queued_requests": max(self._in_flight - 1, 0),  # the engine answers one at a time
+            "device_memory": self.device_memory(),
+            "jobs": self.jobs.status() if self.jobs is not None else None,
         }
 
+    def device_memory(self) -> dict[str, Any]:
+        """What the accelerator holds: CUDA's used and total memory where there is a GPU (whoever uses it: the
+        engine and a trainer alike); on a CPU the resident memory of this process and of a running trainer."""
+        torch = sys.modules.get("torch")  # never imported here: only when the engine already did
+        if torch is not None and torch.cuda.is_available():
+            free, total = torch.cuda.mem_get_info()
+            return {"kind": "cuda", "used_mb": round((total - free) / 2**20, 1), "total_mb": round(total / 2**20, 1)}
+        trainer = self.jobs.trainer_pid() if self.jobs is not None else None
+        engine_mb = _rss_mb() or 0.0
+        trainer_mb = _rss_mb(trainer) if trainer else None
+        return {"kind": "rss", "used_mb": round(engine_mb + (trainer_mb or 0.0), 1), "engine_mb": engine_mb,
+                "trainer_mb": trainer_mb, "total_mb": _total_mb()}  # fmt: skip
 
-def _rss_mb() -> float | None:
+
+def _total_mb() -> float | None:
     try:
-        with open("/proc/self/status", encoding="ascii") as handle:
+        return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20, 1)
+    except (ValueError, OSError):
+        return None
+
+
+def _rss_mb(pid: int | None = None) -> float | None:
+    try:
+        with open(f"/proc/{pid or 'self'}/status", encoding="ascii") as handle:
             for line in handle:
                 if line.startswith("VmRSS:"):
                     return round(int(line.split()[1]) / 1024, 1)

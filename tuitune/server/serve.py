@@ -35,6 +35,7 @@ def serve(settings: Settings, host: str | None = None, port: int = 8000, engine:
 
     from tuitune.server.app import make_server_app
     from tuitune.server.host import EngineHost
+    from tuitune.server.jobs import Jobs
 
     paths = EnginePaths(settings.home)
     private_dir(paths.home)
@@ -61,6 +62,7 @@ def serve(settings: Settings, host: str | None = None, port: int = 8000, engine:
 
         engine = Engine(settings)
     engine_host = EngineHost(engine, address)
+    engine_host.jobs = Jobs(settings, engine)
     server = uvicorn.Server(
         uvicorn.Config(
             make_server_app(engine_host, key),
@@ -81,6 +83,7 @@ def serve(settings: Settings, host: str | None = None, port: int = 8000, engine:
     )
     announce(f"tuitune engine server (pid {os.getpid()}) on {address}")
     threading.Thread(target=engine_host.load, name="model-load", daemon=True).start()
+    engine_host.jobs.start()
     threading.Thread(
         target=_watch,
         args=(server, engine_host, settings.engine.idle_timeout_s, lock),
@@ -92,6 +95,7 @@ def serve(settings: Settings, host: str | None = None, port: int = 8000, engine:
     try:
         server.run(sockets=[sock])
     finally:
+        engine_host.jobs.stop()
         sock.close()
         if host is None:
             paths.socket.unlink(missing_ok=True)
@@ -142,6 +146,9 @@ def _watch(server, engine_host, idle_timeout_s: float, lock) -> None:
         elif engine_host.error and engine_host.idle_for() >= FAILED_LINGER_S:
             print(f"the model could not be loaded ({engine_host.error}): ending", flush=True)
             server.should_exit = True
+        elif engine_host.jobs is not None and engine_host.jobs.busy():
+            engine_host.begin()  # a job running or waiting is use: the idle clock starts again after it
+            engine_host.end()
         elif idle_timeout_s > 0 and engine_host.progress == "ready" and engine_host.idle_for() >= idle_timeout_s:
             print(f"no request for {idle_timeout_s:g} s: ending", flush=True)
             server.should_exit = True

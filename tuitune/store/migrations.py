@@ -221,6 +221,13 @@ def _promotion(db: sqlite_utils.Database) -> None:
     )
 
 
+# A run trained by the engine server as a fine-tuning job: its job's id. Such a run is followed through the server
+# (the client that started it may be gone), never failed for a dead local trainer.
+@MIGRATIONS(name="0007_run_jobs")
+def _run_jobs(db: sqlite_utils.Database) -> None:
+    db.executescript("ALTER TABLE runs ADD COLUMN job_id TEXT;")
+
+
 def schema_version(db: sqlite_utils.Database) -> int:
     return int(db.execute("PRAGMA user_version").fetchone()[0])
 

@@ -110,6 +110,7 @@ class Run:
     adapter_id: int | None
     promotion: str | None = None
     promotion_reason: str | None = None
+    job_id: str | None = None  # the engine server's fine-tuning job, when the server trained it
 
 
 R = TypeVar("R")

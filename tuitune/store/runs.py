@@ -23,7 +23,7 @@ _JSON_FIELDS = frozenset({"params", "example_ids", "metrics"})
 _UPDATABLE = frozenset(
     {
         "status", "method", "reason", "params", "example_ids", "base_model", "template_fingerprint",
-        "started_at", "finished_at", "pid", "error", "log_path", "run_dir", "metrics", "adapter_id",
+        "started_at", "finished_at", "pid", "error", "log_path", "run_dir", "metrics", "adapter_id", "job_id",
     }
 )  # fmt: skip
 _ENDED = frozenset({"done", "failed", "cancelled"})
@@ -130,7 +130,9 @@ class Runs(Adapters):
         alive: dict[int, bool] = {}  # each pid is asked about once
 
         def dead_ids() -> list[int]:
-            rows = self._rows("SELECT id, pid FROM runs WHERE status IN (?, ?) ORDER BY id", LIVE_RUN_STATUSES)
+            rows = self._rows(  # a server's job is followed through the server, not by a local pid
+                "SELECT id, pid FROM runs WHERE status IN (?, ?) AND job_id IS NULL ORDER BY id", LIVE_RUN_STATUSES
+            )
             for row in rows:
                 if row["pid"] is not None and row["pid"] not in alive:
                     alive[row["pid"]] = is_alive(row["pid"])

@@ -43,6 +43,9 @@ class RunConfig:
         default=True, metadata={"help": "measure the behaviour set too: its rule describes the user's data"}
     )
     settings: dict[str, Any] = field(default_factory=dict, metadata={"help": "every setting: Settings.to_dict()"})
+    use_store: bool = field(
+        default=True, metadata={"help": "write the run's outcome to the home's store (false: a server's job)"}
+    )
 
     def __post_init__(self) -> None:
         if self.method not in TRAIN_METHODS:

@@ -29,7 +29,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tuitune.config import Settings
 from tuitune.data import sets as data
@@ -89,9 +89,23 @@ def check_launcher(argv: list[str]) -> None:
         )
 
 
+class JobService(Protocol):
+    """The engine server's fine-tuning jobs, as a run needs them (`tuitune.client.jobs.ServerJobs`)."""
+
+    def available(self) -> bool: ...
+    def submit(self, config: RunConfig, rows: list[dict[str, Any]], units: list[dict[str, Any]]) -> str: ...
+    def follow(self, job_id: str, since: int) -> tuple[list[dict[str, Any]], int]: ...
+    def status(self, job_id: str) -> str: ...
+    def cancel(self, job_id: str) -> None: ...
+
+
+JOB_LOST_AFTER_S = 15.0  # a job whose server does not answer for this long is taken for lost with it
+
+
 @dataclass
 class RunHandle:
-    """One run, followed through its folder; `process` is set only in the process that started it."""
+    """One run, followed through its folder, or through the engine server when it is a job there (`job_id`);
+    `process` is set only in the process that started a local trainer."""
 
     run_id: int
     run_dir: Path
@@ -102,6 +116,8 @@ class RunHandle:
     adapter_name: str = ""
     holdout: list[list[dict[str, str]]] = field(default_factory=list)
     process: subprocess.Popen | None = None
+    jobs: JobService | None = None
+    job_id: str | None = None
 
     @property
     def events_path(self) -> Path:
@@ -111,7 +127,17 @@ class RunHandle:
     def log_path(self) -> Path:
         return self.run_dir / LOG_FILE
 
+    @property
+    def where(self) -> str:
+        """Where to read about the run: its log, or the server's job."""
+        return f"job {self.job_id} on the engine server" if self.job_id else str(self.log_path)
+
     def alive(self) -> bool:
+        if self.jobs is not None and self.job_id:
+            try:
+                return self.jobs.status(self.job_id) in ("validating_files", "queued", "running")
+            except TuituneError:
+                return False
         if self.process is not None:
             return self.process.poll() is None
         return pid_alive(self.store.run(self.run_id).pid)
@@ -120,6 +146,9 @@ class RunHandle:
         """Every event from the first, then live ones until the terminal one (done, error or cancelled).
         A trainer that dies without a word yields a made-up error, and the store says failed. `stop` ends the
         iteration early (the watcher leaves; the run goes on)."""
+        if self.jobs is not None and self.job_id:
+            yield from self._job_events(poll_s, stop)
+            return
         offset, pending = 0, b""
         while True:
             alive = self.alive()  # before reading, so nothing written before it died is missed
@@ -132,7 +161,7 @@ class RunHandle:
             pending += chunk
             *lines, pending = pending.split(b"\n")
             for line in lines:
-                event = _parse(line)
+                event = parse_event(line)
                 if event is None:
                     continue
                 if event["event"] in TERMINAL:
@@ -150,6 +179,35 @@ class RunHandle:
             else:
                 time.sleep(poll_s)
 
+    def _job_events(self, poll_s: float, stop: threading.Event | None) -> Iterator[dict[str, Any]]:
+        assert self.jobs is not None and self.job_id is not None
+        since, silent_since = 0, None
+        while True:
+            try:
+                events, since = self.jobs.follow(self.job_id, since)
+                silent_since = None
+            except TuituneError as exc:
+                silent_since = silent_since or time.monotonic()
+                if "No such fine-tuning job" in str(exc) or time.monotonic() - silent_since > JOB_LOST_AFTER_S:
+                    event = {"event": "error", "message": f"the engine server lost job {self.job_id}: {exc}",
+                             "suggestion": "the server's log says why; F5 trains again"}  # fmt: skip
+                    settle(self.store, self.run_id, event)
+                    yield event
+                    return
+                events = []
+            for event in events:
+                if event["event"] in TERMINAL:
+                    settle(self.store, self.run_id, event)
+                    yield event
+                    return
+                yield event
+            if stop is not None and stop.is_set():
+                return
+            if stop is not None:
+                stop.wait(poll_s)
+            else:
+                time.sleep(poll_s)
+
     def wait(self, poll_s: float = 0.2) -> dict[str, Any]:
         """Follow to the end; the terminal event."""
         last: dict[str, Any] = {}
@@ -160,7 +218,11 @@ class RunHandle:
     def cancel(self) -> None:
         """SIGTERM to the trainer's process group (a launcher passes it on to its workers); every rank stops within
         a second or two, even mid-step, saves nothing, and the run is marked cancelled. The `cancel` file says
-        that this SIGTERM is a cancel, not a launcher stopping the survivors of a failed rank."""
+        that this SIGTERM is a cancel, not a launcher stopping the survivors of a failed rank. A job is cancelled
+        by its server, which does the same to its trainer."""
+        if self.jobs is not None and self.job_id:
+            self.jobs.cancel(self.job_id)
+            return
         if not self.alive():
             return
         ranks.request_cancel(self.run_dir)  # a trainer not started yet reads it and stops at once
@@ -172,7 +234,11 @@ class RunHandle:
                 os.kill(pid, signal.SIGTERM)
 
     def kill(self) -> None:
-        """SIGKILL to the trainer's process group, for a trainer that does not stop when asked."""
+        """SIGKILL to the trainer's process group, for a trainer that does not stop when asked (a job's server
+        kills its trainer itself when a cancel is not heard)."""
+        if self.jobs is not None and self.job_id:
+            self.jobs.cancel(self.job_id)
+            return
         pid = self._trainer_pid()
         if pid and self.alive():
             ranks.request_cancel(self.run_dir)
@@ -232,7 +298,7 @@ class RunHandle:
         return event
 
 
-def _parse(line: bytes) -> dict[str, Any] | None:
+def parse_event(line: bytes) -> dict[str, Any] | None:
     try:
         event = json.loads(line.decode("utf-8", "replace"))
     except ValueError:
@@ -255,13 +321,17 @@ def start_run(
     base_model: str | None = None,
     parent_adapter: str | None = None,
     env: Mapping[str, str] | None = None,
+    jobs: JobService | None = None,
 ) -> RunHandle:
-    """Plan the data, create the run and its folder, and start the trainer detached (its own session).
+    """Plan the data, create the run and its folder, and start the trainer detached (its own session) — or, with
+    `jobs` where the engine server runs them, submit the run to the server as a fine-tuning job.
 
     Pass the running engine's `template_fingerprint` and `info.name` when there is one; otherwise they are read
     from the tokenizer here. Raises `data.NothingToTrain` (no run is created) when there is nothing to train on.
     """
     reap_dead_runs(store)
+    if jobs is not None:
+        settle_ended_jobs(settings, store, jobs)
     _refuse_if_busy(store)
     settings = settings_with(settings, overrides)
     check_launcher(trainer_command(settings, "."))
@@ -311,7 +381,12 @@ def start_run(
         write_heldout(run_dir, plan.heldout_units)
         private_write_text(run_dir / "holdout.json", json.dumps(plan.holdout, ensure_ascii=False))
         store.update_run(run_id, run_dir=str(run_dir), log_path=str(run_dir / LOG_FILE))
-        process = _spawn(trainer_command(settings, run_dir), run_dir, env)
+        if jobs is not None and jobs.available():
+            job_id = jobs.submit(config, plan.rows, plan.heldout_units)
+            store.update_run(run_id, job_id=job_id)
+            return RunHandle(run_id, run_dir, store, plan.method, plan.reason, plan.counts, config.adapter_name,
+                             plan.holdout, jobs=jobs, job_id=job_id)  # fmt: skip
+        process = spawn_trainer(trainer_command(settings, run_dir), run_dir, env)
     except BaseException as exc:
         settle(store, run_id, {"event": "error", "message": f"the trainer did not start: {exc}"})
         raise
@@ -321,6 +396,19 @@ def start_run(
     )
 
 
+def settle_ended_jobs(settings: Settings, store: Store, jobs: JobService) -> None:
+    """Runs the server ended while no client followed them (every client quit, or was killed) get their outcome."""
+    for run in store.active_runs():
+        if not run.job_id:
+            continue
+        try:
+            ended = jobs.status(run.job_id) not in ("validating_files", "queued", "running")
+        except TuituneError as exc:
+            ended = "No such fine-tuning job" in str(exc)
+        if ended:
+            attach(settings, store, run.id, jobs).wait(poll_s=0.05)
+
+
 @dataclass(frozen=True)
 class Launcher:
     """The training runs of one home: `start_run`, `attach` and `live_run` over the settings and store they share.
@@ -328,6 +416,7 @@ class Launcher:
 
     settings: Settings
     store: Store
+    jobs: JobService | None = None  # the engine server's fine-tuning jobs, where runs train when it has them
 
     def start(
         self,
@@ -348,13 +437,14 @@ class Launcher:
             base_model=base_model,
             parent_adapter=parent_adapter,
             env=env,
+            jobs=self.jobs,
         )
 
     def attach(self, run_id: int) -> RunHandle:
-        return attach(self.settings, self.store, run_id)
+        return attach(self.settings, self.store, run_id, self.jobs)
 
     def live(self) -> RunHandle | None:
-        return live_run(self.settings, self.store)
+        return live_run(self.settings, self.store, self.jobs)
 
     def choose_method(self) -> tuple[str, str]:
         """What `auto` would train now, and why."""
@@ -367,7 +457,12 @@ def _refuse_if_busy(store: Store) -> None:
         raise RunBusy(f"run {busy[0].id} is still training; cancel it or wait for it")
 
 
-def _spawn(argv: list[str], run_dir: Path, env: Mapping[str, str] | None) -> subprocess.Popen:
+def spawn_trainer(
+    argv: list[str], run_dir: Path, env: Mapping[str, str] | None, *, die_with_parent: bool = False
+) -> subprocess.Popen:
+    """Start the trainer in its own session, events to the run folder's events.jsonl, stderr to its log.
+    `die_with_parent`: SIGTERM reaches it when the thread that started it ends (Linux), as a cancel: what the engine
+    server wants for its jobs, so a killed server leaves no trainer behind."""
     child_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
     root = str(Path(__file__).resolve().parents[2])  # so a source checkout trains without being installed
     child_env["PYTHONPATH"] = os.pathsep.join(p for p in (root, child_env.get("PYTHONPATH", "")) if p)
@@ -380,6 +475,7 @@ def _spawn(argv: list[str], run_dir: Path, env: Mapping[str, str] | None) -> sub
             cwd=str(run_dir),
             env=child_env,
             start_new_session=True,  # survives the TUI quitting and the SSH session dropping
+            preexec_fn=_term_with_parent if die_with_parent else None,
         )
     # Collect its exit status when it ends, whoever follows it (or nobody): a long-lived parent such as the TUI
     # would otherwise keep a zombie per run.
@@ -387,8 +483,15 @@ def _spawn(argv: list[str], run_dir: Path, env: Mapping[str, str] | None) -> sub
     return process
 
 
-def attach(settings: Settings, store: Store, run_id: int) -> RunHandle:
-    """Follow a run some other process started (a TUI reopened mid-run)."""
+def _term_with_parent() -> None:
+    with suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def attach(settings: Settings, store: Store, run_id: int, jobs: JobService | None = None) -> RunHandle:
+    """Follow a run some other process started (a TUI reopened mid-run, a second terminal); a job through `jobs`."""
     run = store.run(run_id)
     if not run.run_dir:
         raise ValueError(f"run {run_id} has no folder to follow")
@@ -405,15 +508,19 @@ def attach(settings: Settings, store: Store, run_id: int) -> RunHandle:
         config.counts if config else {},
         config.adapter_name if config else "",
         holdout,
+        jobs=jobs if run.job_id else None,
+        job_id=run.job_id,
     )
 
 
-def live_run(settings: Settings, store: Store) -> RunHandle | None:
+def live_run(settings: Settings, store: Store, jobs: JobService | None = None) -> RunHandle | None:
     """The run still training, if any (after failing runs whose trainer died): what a reopened TUI follows."""
     reap_dead_runs(store)
+    if jobs is not None:
+        settle_ended_jobs(settings, store, jobs)
     remove_stale_saves(store, settings.adapters_dir)
     runs = store.active_runs()
-    return attach(settings, store, runs[-1].id) if runs else None
+    return attach(settings, store, runs[-1].id, jobs) if runs else None
 
 
 def cancel(handle: RunHandle) -> None:

@@ -494,7 +494,7 @@ def main(config: RunConfig) -> int:
     interrupts.install()
     store = None
     try:
-        store = Store.open(settings.db_path) if is_main_process() else None
+        store = Store.open(settings.db_path) if is_main_process() and config.use_store else None
         return _train(config, settings, store, started)
     except Cancelled:
         with interrupts.shielded(then_raise=False):
@@ -578,12 +578,13 @@ def _train(config: RunConfig, settings: Any, store: Any, started: float) -> int:
         if not is_main_process():
             return EXIT_DONE
         path = _save(config, settings, trainer.model, source.name, fingerprint, metrics, state_dict)
-        runs.settle(
-            store,
-            config.run_id,
-            {"event": "done", "adapter_path": str(path), "adapter_name": config.adapter_name, "metrics": metrics},
-            config,
-        )
+        if store is not None:
+            runs.settle(
+                store,
+                config.run_id,
+                {"event": "done", "adapter_path": str(path), "adapter_name": config.adapter_name, "metrics": metrics},
+                config,
+            )
         emit(
             "done",
             adapter_path=str(path),
