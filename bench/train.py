@@ -6,7 +6,10 @@ JSON: train_ratio (tuitune tokens/s ÷ bare trl tokens/s; target >= 0.95), peak_
 training ÷ memory with the 4-bit model loaded), key_to_live_s (start_run to the adapter active in a running engine)
 and its parts: process_start_s, base_load_s, prepare_s, training_s, save_s, swap_s.
 
-Two more modes:
+Three more modes:
+  --via-server
+      key to live with the trainer started by the client (before issue 18) and as the engine server's job (F5 now),
+      alternated --rounds times on one engine behind the real HTTP server; their ratio.
   --compare-launcher "accelerate launch --multi_gpu --num_processes 2"
       the same SFT run (same rows, steps and global batch) with one trainer process and under that launcher:
       loss per step and the held-out TL;DR rate of each adapter (sample_data/heldout_prompts.jsonl).
@@ -297,6 +300,48 @@ def suite(args) -> None:
     report({k: v for k, v in figures.items() if k in ("nf4_vs_bf16_decode", "nf4_load_s", "bf16_load_s")})
 
 
+def via_server(args) -> None:
+    """Key to live with the trainer started by the client (as before issue 18) and through the engine server as a
+    fine-tuning job (what F5 does now), alternated, on one engine behind the real HTTP server."""
+    from tuitune.client import EngineClient
+    from tuitune.client.jobs import ServerJobs
+    from tuitune.server.serve import ThreadedServer
+    from tuitune.training import start_run
+
+    settings, store = sample_home(args, **{"train.measure": False})
+    engine, _ = load_engine(settings)
+    server = ThreadedServer(engine, Path(tempfile.mkdtemp(prefix="tuitune-sock-")) / "engine.sock",
+                            jobs_settings=settings).start()
+    client = EngineClient(settings, url=server.url)
+    client.load()
+    jobs = ServerJobs(client)
+    seconds: dict[str, list[float]] = {"client": [], "server": []}
+    try:
+        for _ in range(args.rounds):
+            seconds["client"].append(key_to_live(settings, store, engine)["key_to_live_s"])
+            key = time.perf_counter()
+            handle = start_run(settings, store, "sft", template_fingerprint=engine.template_fingerprint,
+                               base_model=engine.info.name, jobs=jobs)
+            done = handle.wait()
+            if done["event"] != "done":
+                raise SystemExit(f"the job failed: {done}")
+            name = done["adapter_name"]  # as Adapters.use: the server loaded it when the job ended
+            if name in client.loaded_adapters:
+                client.activate(name)
+            else:
+                client.load_adapter(name, done["adapter_path"])
+            seconds["server"].append(round(time.perf_counter() - key, 2))
+            print(f"key to live: client-started {seconds['client'][-1]} s, server job {seconds['server'][-1]} s",
+                  flush=True)
+    finally:
+        client.close()
+        server.stop()
+    client_s, server_s = statistics.median(seconds["client"]), statistics.median(seconds["server"])
+    report({"key_to_live_client_s": client_s, "key_to_live_server_s": server_s,
+            "server_vs_client_ratio": round(server_s / client_s, 3), "rounds": args.rounds,
+            "max_steps": args.max_steps, "quant": args.quant, "machine": machine()})
+
+
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--max-steps", type=int, default=6, help="steps per trainer (the same for both)")
@@ -309,6 +354,8 @@ def main() -> None:
     p.add_argument("--prompt-tokens", type=int, default=256, help="--suite: decode prompt length")
     p.add_argument("--new-tokens", type=int, default=256, help="--suite: tokens decoded per repetition")
     p.add_argument("--swaps", type=int, default=20, help="--suite: adapter swaps")
+    p.add_argument("--via-server", action="store_true", help="key to live: client-started trainer vs server job")
+    p.add_argument("--rounds", type=int, default=2, help="--via-server: runs of each, alternated")
     args = p.parse_args()
     if args.bare:
         bare_trl(args.bare)
@@ -318,6 +365,9 @@ def main() -> None:
         return
     if args.suite:
         suite(args)
+        return
+    if args.via_server:
+        via_server(args)
         return
 
     settings, store = sample_home(args)

@@ -74,10 +74,13 @@ def test_ctrl_c_on_tuitune_train_stops_the_trainer_within_seconds(home, store, f
     cli = subprocess.Popen([sys.executable, "-m", "tuitune", "--home", str(home), "train", "--method", "sft"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    events = Path(home, "runs", "run-0001", "events.jsonl")
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and '"name": "train"' not in (events.read_text() if events.exists() else ""):
+    while True:  # the run trains as a job of the home's engine server, which `tuitune train` started
+        found = list(Path(home, "jobs").glob("ftjob-*/run/events.jsonl"))
+        if found and '"name": "train"' in found[0].read_text() or time.monotonic() > deadline:
+            break
         time.sleep(0.2)
+    (events,) = found
     trainer_pid = json.loads(events.read_text().splitlines()[0])["pid"]
     time.sleep(1.0)  # inside the first (long) step
     asked = time.monotonic()

@@ -122,8 +122,29 @@ def _print_status(ctx: CliContext) -> None:
         ("uptime", _duration(float(status.get("uptime_s") or 0))),
         ("requests", f"{status.get('requests_served')} served, {status.get('in_flight')} in flight"),
     ]
+    if status.get("device_memory"):
+        rows.append(("device", _device_memory(status["device_memory"])))
+    if status.get("jobs"):
+        rows.append(("job", _job_line(status["jobs"])))
     for label, value in rows:
         click.echo(f"{label:<9} {one_line(str(value), 200)}")
+
+
+def _device_memory(memory: dict) -> str:
+    total = f" of {memory['total_mb']:.0f} MB" if memory.get("total_mb") else ""
+    if memory.get("kind") == "cuda":
+        return f"CUDA memory {memory['used_mb']:.0f} MB used{total}"
+    trainer = f" + trainer {memory['trainer_mb']:.0f} MB" if memory.get("trainer_mb") else ""
+    return f"CPU: engine {memory.get('engine_mb') or 0:.0f} MB{trainer} resident{total}"
+
+
+def _job_line(jobs: dict) -> str:
+    running, queued = jobs.get("running"), jobs.get("queued") or []
+    line = "none running"
+    if running:
+        step = f" step {running['step']}/{running['total']}" if running.get("step") else ""
+        line = f"{running['id']} {running.get('phase') or 'starting'}{step}"
+    return line + (f"; {len(queued)} queued" if queued else "")
 
 
 def _duration(seconds: float) -> str:

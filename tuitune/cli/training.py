@@ -128,11 +128,14 @@ def runs(ctx: CliContext, limit: int) -> None:
 
 def _runs(ctx: CliContext, limit: int) -> None:
     from tuitune.training import reap_dead_runs
+    from tuitune.training.launcher import settle_ended_jobs
     from tuitune.training.measure import behaviour_change, checks_change
     from tuitune.training.verdict import PROMOTION_WORDS, agreement_change
 
     store = ctx.store
     reap_dead_runs(store)
+    if ctx.services.training.jobs is not None and any(run.job_id for run in store.active_runs()):
+        settle_ended_jobs(ctx.settings, store, ctx.services.training.jobs)  # jobs that ended while nobody watched
     rows = store.runs()[:limit]
     if not rows:
         click.echo("no runs yet: `tuitune train` starts one")

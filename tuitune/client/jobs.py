@@ -72,6 +72,11 @@ class ServerJobs:
                 self._offered = False
         return self._offered
 
+    def identity(self) -> tuple[str, str]:
+        """(the server's base model name, its chat template's fingerprint): what a run trained there is for."""
+        status = self._call("GET", "/v1/status")
+        return str(status.get("model") or ""), str(status.get("template_fingerprint") or "")
+
     def submit(self, config: RunConfig, rows: list[dict[str, Any]], units: list[dict[str, Any]]) -> str:
         training = self._upload(file_lines(config.method, rows), f"run-{config.run_id}-train.jsonl")
         validation = self._upload(validation_lines(units), f"run-{config.run_id}-heldout.jsonl") if units else None

@@ -158,15 +158,18 @@ class ThreadedServer:
     """An already-loaded engine served from a thread of this process, on a Unix socket: for the tests and the
     benches, which load the model once and measure the server beside the engine in one process."""
 
-    def __init__(self, engine: object, socket_path: Path) -> None:
+    def __init__(self, engine: object, socket_path: Path, jobs_settings: Settings | None = None) -> None:
         import uvicorn
 
         from tuitune.server.app import make_server_app
         from tuitune.server.host import EngineHost
+        from tuitune.server.jobs import Jobs
 
         self.url = f"unix:{socket_path}"
         self.host = EngineHost(engine, self.url)
         self.host.progress = "ready"
+        if jobs_settings is not None:  # it runs fine-tuning jobs too, in that home, with those settings
+            self.host.jobs = Jobs(jobs_settings, engine)
         self._sock = _bind_unix(socket_path)
         self._server = uvicorn.Server(
             uvicorn.Config(make_server_app(self.host), log_level="warning", lifespan="off", timeout_graceful_shutdown=1)
@@ -176,12 +179,16 @@ class ThreadedServer:
         )
 
     def start(self) -> ThreadedServer:
+        if self.host.jobs is not None:
+            self.host.jobs.start()
         self._thread.start()
         while not self._server.started:
             time.sleep(0.01)
         return self
 
     def stop(self) -> None:
+        if self.host.jobs is not None:
+            self.host.jobs.stop()
         self._server.should_exit = True
         self._thread.join(10)
         self._sock.close()

@@ -93,6 +93,7 @@ class JobService(Protocol):
     """The engine server's fine-tuning jobs, as a run needs them (`tuitune.client.jobs.ServerJobs`)."""
 
     def available(self) -> bool: ...
+    def identity(self) -> tuple[str, str]: ...
     def submit(self, config: RunConfig, rows: list[dict[str, Any]], units: list[dict[str, Any]]) -> str: ...
     def follow(self, job_id: str, since: int) -> tuple[list[dict[str, Any]], int]: ...
     def status(self, job_id: str) -> str: ...
@@ -336,6 +337,10 @@ def start_run(
     settings = settings_with(settings, overrides)
     check_launcher(trainer_command(settings, "."))
     plan = data.build(store, settings, method)
+    as_job = jobs is not None and jobs.available()
+    if as_job and (template_fingerprint is None or base_model is None):
+        assert jobs is not None
+        base_model, template_fingerprint = jobs.identity()  # the server's model: no tokenizer loaded here
     if template_fingerprint is None or base_model is None:
         name, fp = engine_identity(settings)
         template_fingerprint = template_fingerprint or fp
@@ -381,7 +386,8 @@ def start_run(
         write_heldout(run_dir, plan.heldout_units)
         private_write_text(run_dir / "holdout.json", json.dumps(plan.holdout, ensure_ascii=False))
         store.update_run(run_id, run_dir=str(run_dir), log_path=str(run_dir / LOG_FILE))
-        if jobs is not None and jobs.available():
+        if as_job:
+            assert jobs is not None
             job_id = jobs.submit(config, plan.rows, plan.heldout_units)
             store.update_run(run_id, job_id=job_id)
             return RunHandle(run_id, run_dir, store, plan.method, plan.reason, plan.counts, config.adapter_name,

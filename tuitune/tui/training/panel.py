@@ -209,7 +209,7 @@ class TrainingPanel(ReportsWorkerErrors, Vertical):
             return
         self.cancel_asked = True
         self._hint("cancelling… (the trainer stops within a step or two)")
-        if self.started_seen:
+        if self.started_seen or self.handle.job_id:  # the server cancels a job that has not started yet itself
             self.handle.cancel()
         # else: sent when the trainer says "start", once it can catch the signal and mark the run cancelled
 
