@@ -10,11 +10,13 @@ it is kto, the run's settings, the adapter's name, the live adapter to beat) in 
 from __future__ import annotations
 
 import json
+from contextlib import suppress
 from typing import Any
 
 import httpx
 
 from tuitune.client.engine import EngineClient, EngineError, _detail
+from tuitune.errors import TuituneError
 from tuitune.server.jobs import JOB_SETTINGS
 from tuitune.training.config import RunConfig
 
@@ -78,6 +80,10 @@ class ServerJobs:
         return str(status.get("model") or ""), str(status.get("template_fingerprint") or "")
 
     def submit(self, config: RunConfig, rows: list[dict[str, Any]], units: list[dict[str, Any]]) -> str:
+        live, path = config.live_adapter, config.live_adapter_path
+        if live and path and live not in self.engine.loaded_adapters:
+            with suppress(TuituneError):  # the server measures against the base then, and says so in the reason
+                self.engine.load_adapter(live, path, activate=False)
         training = self._upload(file_lines(config.method, rows), f"run-{config.run_id}-train.jsonl")
         validation = self._upload(validation_lines(units), f"run-{config.run_id}-heldout.jsonl") if units else None
         body = {
@@ -94,6 +100,7 @@ class ServerJobs:
                 "example_ids": config.example_ids,
                 "counts": config.counts,
                 "measure_behaviour": config.measure_behaviour,
+                "delete_files": True,  # one run's rows: no use to anyone once its trainer has them
             },
         }
         return str(self._call("POST", "/v1/fine_tuning/jobs", json=body)["id"])

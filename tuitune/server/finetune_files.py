@@ -26,6 +26,7 @@ from tuitune.private import private_mkdir, private_write_text
 from tuitune.server.protocol import ApiError
 
 MAX_FILE_BYTES = 64 * 2**20
+MAX_HELD_BYTES = 1024 * 2**20  # all uploads together
 MAX_LINES = 100_000
 LINE_KINDS = ("supervised", "dpo", "kto")
 _ROLES = ("system", "user", "assistant")
@@ -152,6 +153,10 @@ class FileStore:
             raise ApiError(400, "only purpose 'fine-tune' is accepted here", "purpose")
         if len(raw) > MAX_FILE_BYTES:
             raise ApiError(413, f"the file is over {MAX_FILE_BYTES // 2**20} MB", "file")
+        held = sum(path.stat().st_size for path in self.folder.glob("file-*.jsonl")) if self.folder.is_dir() else 0
+        if held + len(raw) > MAX_HELD_BYTES:
+            raise ApiError(413, f"the server holds {held // 2**20} MB of uploads already (at most "
+                                f"{MAX_HELD_BYTES // 2**20} MB): DELETE /v1/files/{{id}} some", "file")  # fmt: skip
         kind, lines = parse_file(raw)
         file_id = f"file-{secrets.token_hex(12)}"
         name = "".join(ch for ch in filename if ch.isprintable())[:200] or "upload.jsonl"

@@ -9,7 +9,7 @@ When a job succeeds its adapter is loaded into the engine under the job's `fine_
 
 The request's `tuitune` field is the documented extension: `method` ("kto"), `settings` (train.* and lora.* keys
 listed in JOB_SETTINGS), `adapter_name`, `live_adapter` (a loaded adapter the new one must beat), `reason`,
-`example_ids`, `counts`, `measure_behaviour`.
+`example_ids`, `counts`, `measure_behaviour`, `delete_files` (the job's files go once its run folder is written).
 """
 
 from __future__ import annotations
@@ -104,6 +104,10 @@ class Jobs:
             self._finish(job_id, "cancelled", message="cancelled before it started")
             return
         config = self._config(job, run_dir)
+        if job["tuitune"].get("delete_files"):  # tuitune's client: the run folder holds the rows from now on
+            for file_id in filter(None, (job["training_file"], job["validation_file"])):
+                with suppress(ApiError):
+                    self.files.delete(file_id)
         self._update(job_id, status="running", started_at=int(time.time()))
         self._event(job_id, f"Fine-tuning job started: {config.method}, {config.counts.get('rows', 0)} examples")
         self.current = {"id": job_id, "phase": "load"}
@@ -332,8 +336,10 @@ class Jobs:
         if name in self.engine.loaded_adapters or (self.settings.adapters_dir / name).exists():
             raise ApiError(400, f"an adapter named {name!r} exists already", "tuitune.adapter_name")
         live = extra.get("live_adapter")
-        if live is not None and (not isinstance(live, str) or live not in self.engine.loaded_adapters):
-            raise ApiError(400, "'tuitune.live_adapter' must name a loaded adapter", "tuitune.live_adapter")
+        if live is not None and not isinstance(live, str):
+            raise ApiError(400, "'tuitune.live_adapter' must name an adapter", "tuitune.live_adapter")
+        if live not in self.engine.loaded_adapters:
+            live = None  # not loaded here: the new adapter is measured against the base
         with self._lock:
             number = max((job["tuitune"]["number"] for job in self._all()), default=0) + 1
             job = {
@@ -372,6 +378,7 @@ class Jobs:
                     if isinstance(extra.get("counts"), dict)
                     else {},  # fmt: skip
                     "measure_behaviour": bool(extra.get("measure_behaviour", False)),
+                    "delete_files": extra.get("delete_files") is True,
                 },
             }
             self._save(job)
