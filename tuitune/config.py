@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tuitune import shipped
 from tuitune.errors import TuituneError
 from tuitune.private import make_private, trusted_file_problem
 from tuitune.textsafe import one_line
@@ -39,7 +40,6 @@ TARGET_PRESETS: dict[str, list[str] | str] = {
     "attention": ["q_proj", "k_proj", "v_proj", "o_proj"],
     "all-linear": "all-linear",
 }
-PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 
 
 class SettingsError(TuituneError, ValueError):
@@ -217,7 +217,7 @@ class Settings:
 
     @property
     def prompts_dir(self) -> Path:
-        return PROMPTS_DIR
+        return shipped.folder(shipped.PROMPTS)
 
     def with_overrides(self, values: Mapping[str, Any]) -> Settings:
         """A copy with `values` as dotted keys ({"train.max_steps": 4}), None values ignored, coerced and checked

@@ -21,9 +21,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from tuitune import shipped
 from tuitune.errors import TuituneError
 
-SHIPPED_DIR = Path(__file__).resolve().parent.parent.parent / "sample_data"
 BEHAVIOUR_FILE, CHECKS_FILE = "behaviour.jsonl", "checks.jsonl"
 SHIPPED = {BEHAVIOUR_FILE: "heldout_prompts.jsonl", CHECKS_FILE: "check_questions.jsonl"}
 DESCRIBES_FROM = 3  # good answers showing the shipped rule that make it the user's behaviour
@@ -75,7 +75,7 @@ class EvalSets:
     @property
     def users_own(self) -> bool:
         """The behaviour file is the user's (in the home), not the shipped demo's."""
-        return Path(self.behaviour_source).parent != SHIPPED_DIR
+        return Path(self.behaviour_source).parent != shipped.folder(shipped.SAMPLE_DATA)
 
     def describes(self, good_answers: Iterable[str]) -> bool:
         """Whether the behaviour is the user's to measure: their own file, or at least `DESCRIBES_FROM` answers they
@@ -117,7 +117,7 @@ def load(home: Path | None) -> EvalSets:
 
 def _pick(home: Path | None, name: str) -> Path:
     own = eval_dir(home) / name if home else None
-    return own if own is not None and own.is_file() else SHIPPED_DIR / SHIPPED[name]
+    return own if own is not None and own.is_file() else shipped.folder(shipped.SAMPLE_DATA) / SHIPPED[name]
 
 
 def _lines(path: Path) -> list[tuple[int, dict]]:
