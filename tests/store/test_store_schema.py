@@ -28,7 +28,7 @@ EXPECTED_COLUMNS = {
     "runs": {
         "id", "status", "method", "reason", "params", "example_ids", "base_model",
         "template_fingerprint", "created_at", "started_at", "finished_at", "pid", "error",
-        "log_path", "run_dir", "metrics", "adapter_id", "promotion", "promotion_reason",
+        "log_path", "run_dir", "metrics", "adapter_id", "promotion", "promotion_reason", "job_id",
     },
     "settings": {"key", "value"},
 }  # fmt: skip
