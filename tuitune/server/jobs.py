@@ -319,7 +319,10 @@ class Jobs:
             raise ApiError(400, f"this server fine-tunes its base model ({base or 'loading'}), not {model!r}"[:300],
                            "model")  # fmt: skip
         method, hyper = _method(body, extra)
-        settings = self._settings(hyper, extra.get("settings"))
+        seed = body.get("seed")
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**31):
+            raise ApiError(400, "'seed' must be an integer from 0 to 2**31-1", "seed")
+        settings = self._settings(hyper, extra.get("settings"), seed)
         training = self.files.get(body.get("training_file"))
         if training["tuitune"]["format"] not in METHOD_FORMATS[method]:
             raise ApiError(400, f"a {method} job needs a training file of {METHOD_FORMATS[method][0]} lines, "
@@ -386,8 +389,8 @@ class Jobs:
         self._wake.set()
         return job
 
-    def _settings(self, hyper: dict[str, Any], given: Any) -> Settings:
-        values: dict[str, Any] = {}
+    def _settings(self, hyper: dict[str, Any], given: Any, seed: int | None) -> Settings:
+        values: dict[str, Any] = {"train.seed": seed}
         if given is not None:
             if not isinstance(given, dict) or not set(given) <= JOB_SETTINGS:
                 allowed = ", ".join(sorted(JOB_SETTINGS))
