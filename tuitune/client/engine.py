@@ -4,6 +4,9 @@ It speaks the OpenAI / vLLM HTTP API, so the same code drives tuitune's own serv
 a URL) and a vLLM server. The adapter is a parameter of each request: `active_adapter` is only this client's
 default, and every Generation reports the adapter the server says wrote it.
 
+vLLM is sent the prompt as the ids tuitune renders (tuitune.client.prompt_ids), on `/v1/completions`, and holds
+each adapter under a name per version (tuitune.client.adapter_names), never reloaded in place.
+
 With the local backend and no URL, the client attaches to the home's server, or starts one detached and waits for
 it; a server that died is started again on the next request, and the adapters this client had loaded are loaded
 into it again when first asked for.
@@ -11,6 +14,7 @@ into it again when first asked for.
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -21,6 +25,8 @@ from typing import Any
 
 import httpx
 
+from tuitune.client.adapter_names import served_name, tuitune_name
+from tuitune.client.prompt_ids import PromptIds, completion_body
 from tuitune.config import Settings
 from tuitune.errors import AdapterError, EngineError
 from tuitune.generation import BASE, Generation, GenerationStats
@@ -57,7 +63,9 @@ class EngineClient:
         self.template_fingerprint = ""
         self.active_adapter: str | None = None
         self._known: dict[str, str] = {}  # adapters this client loaded: name -> folder (to reload after a restart)
-        self._loaded: dict[str, str] = {}  # what the server said it holds, at the last look
+        self._loaded: dict[str, str] = {}  # what the server said it holds, at the last look (vLLM: served names)
+        self._served: dict[str, str] = {}  # vLLM: the served name of each adapter this client loaded
+        self._prompt_ids = PromptIds(settings) if settings.engine.backend == "vllm" else None
         self._http: httpx.Client | None = None
         self._start_lock = threading.Lock()
         self._closed = threading.Event()  # set by close(): a wait for the server gives up at once
@@ -209,30 +217,68 @@ class EngineClient:
         """The adapters the server holds now (asked each time: another client may have changed them)."""
         with suppress(EngineError):
             self._models()
-        return dict(self._loaded)
+        return {tuitune_name(served): folder for served, folder in self._loaded.items()}
 
     def load_adapter(self, name: str, folder: str, activate: bool = True) -> float:
         """Load an adapter into the running base (replacing one of the same name); returns the seconds it took."""
         start = time.perf_counter()
-        response = self._send(
-            "POST", "/v1/load_lora_adapter", {"lora_name": name, "lora_path": str(folder), "load_inplace": True}
-        )
-        if response.status_code >= 400:
-            raise AdapterError(_detail(response))
+        if self._is_tuitune():
+            response = self._send(
+                "POST", "/v1/load_lora_adapter", {"lora_name": name, "lora_path": str(folder), "load_inplace": True}
+            )
+            if response.status_code >= 400:
+                raise AdapterError(_detail(response))
+            self._loaded[name] = str(folder)
+        else:
+            self._load_into_vllm(name, str(folder))
         self._known[name] = str(folder)
-        self._loaded[name] = str(folder)
         if activate:
             self.active_adapter = name
         return time.perf_counter() - start
 
+    def _load_into_vllm(self, name: str, folder: str) -> None:
+        """Under the name of this version, unless vLLM holds it already; then its older versions are unloaded."""
+        served = served_name(name, folder)
+        self._models()
+        if served not in self._loaded:
+            response = self._send("POST", "/v1/load_lora_adapter", {"lora_name": served, "lora_path": folder})
+            if response.status_code >= 400:
+                self._models()
+                if served not in self._loaded:  # else another client loaded the same version meanwhile
+                    raise AdapterError(_detail(response))
+            self._loaded[served] = folder
+        self._served[name] = served
+        for older in [held for held in self._loaded if held != served and tuitune_name(held) == name]:
+            with suppress(EngineError):  # one left behind only takes a slot; requests name this version
+                self._unload(older)
+
     def unload_adapter(self, name: str) -> None:
-        response = self._send("POST", "/v1/unload_lora_adapter", {"lora_name": name})
-        if response.status_code >= 400 and response.status_code != 404:
-            raise EngineError(_detail(response))
+        if self._is_tuitune():
+            self._unload(name)
+        else:  # every version vLLM holds of it
+            with suppress(EngineError):
+                self._models()
+            for served in [held for held in self._loaded if tuitune_name(held) == name] or [name]:
+                self._unload(served)
+            self._served.pop(name, None)
         self._known.pop(name, None)
-        self._loaded.pop(name, None)
         if self.active_adapter == name:
             self.active_adapter = None
+
+    def _unload(self, served: str) -> None:
+        response = self._send("POST", "/v1/unload_lora_adapter", {"lora_name": served})
+        if response.status_code >= 400 and response.status_code != 404:
+            raise EngineError(_detail(response))
+        self._loaded.pop(served, None)
+
+    def _served_model(self, name: str | None) -> str:
+        """The model a request names: the base, or the adapter as the server holds it (vLLM: a version of it)."""
+        assert self.info is not None
+        if name is None:
+            return self.info.name
+        if name in self._served:
+            return self._served[name]
+        return next((held for held in self._loaded if tuitune_name(held) == name), name)
 
     def activate(self, name: str | None) -> float:
         """Make `name` (None: the base) this client's default for requests; the server is not asked to switch."""
@@ -258,7 +304,12 @@ class EngineClient:
         cancel = cancel or threading.Event()
         stats = GenerationStats(adapter=name)
         started = time.perf_counter()
-        response = self._open_stream(self._chat_body(messages, name or self.info.name, max_new_tokens))
+        body, path = self._chat_body(messages, self._served_model(name), max_new_tokens), "/v1/chat/completions"
+        if self._prompt_ids is not None:  # vLLM: the ids tuitune renders, not messages for its own template
+            fitted = self._prompt_ids.fit(self.info.path, messages, self._context_budget(body["max_tokens"]))
+            body, path = completion_body(body, fitted.input_ids), "/v1/completions"
+            stats.prompt_tokens, stats.dropped_turns = len(fitted.input_ids), fitted.dropped_turns
+        response = self._open_stream(body, path)
         events = _sse_events(response)
         try:
             first = next(events)
@@ -272,11 +323,18 @@ class EngineClient:
             response.close()
             raise EngineError(_message(first))
         model = first.get("model")
-        stats.adapter = None if model in (self.info.name, BASE, None) else model
+        stats.adapter = None if model in (self.info.name, BASE, None) else tuitune_name(model)
         extra = first.get("tuitune") or {}
-        stats.prompt_tokens = int(extra.get("prompt_tokens") or 0)
-        stats.dropped_turns = int(extra.get("dropped_turns") or 0)
-        return Generation(_pieces(response, events, cancel, stats, started), stats)
+        stats.prompt_tokens = int(extra.get("prompt_tokens") or stats.prompt_tokens)
+        stats.dropped_turns = int(extra.get("dropped_turns") or stats.dropped_turns)
+        # vLLM's completions stream has text in its first event already; a chat stream's first has none.
+        return Generation(_pieces(response, itertools.chain([first], events), cancel, stats, started), stats)
+
+    def _context_budget(self, max_tokens: int) -> int:
+        """The prompt's room in vLLM's context window (or a smaller one the settings ask for) beside the answer."""
+        assert self.info is not None
+        window = min(self.info.context_window, self.settings.generation.context_window or self.info.context_window)
+        return window - max_tokens
 
     def _chat_body(self, messages: list[dict[str, str]], model: str, max_new_tokens: int | None) -> dict:
         gen = self.settings.generation
@@ -291,11 +349,11 @@ class EngineClient:
             "repetition_penalty": gen.repetition_penalty,
         }
 
-    def _open_stream(self, body: dict[str, Any]) -> httpx.Response:
+    def _open_stream(self, body: dict[str, Any], path: str = "/v1/chat/completions") -> httpx.Response:
         for attempt in (1, 2, 3):
             client = self._client()
             try:
-                response = client.send(client.build_request("POST", "/v1/chat/completions", json=body), stream=True)
+                response = client.send(client.build_request("POST", path, json=body), stream=True)
             except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, FileNotFoundError) as exc:
                 if attempt == 3 or not self.spawns:
                     raise EngineError(f"the engine server at {self.address} does not answer ({_reason(exc)})") from None
@@ -305,9 +363,10 @@ class EngineClient:
                 return response
             response.read()
             response.close()
-            name = body["model"]
+            name = tuitune_name(body["model"])
             if response.status_code == 404 and name in self._known and attempt < 3:
                 self.load_adapter(name, self._known[name], activate=False)  # a new server: load it again
+                body = {**body, "model": self._served_model(name)}
                 continue
             raise EngineError(_detail(response))
         raise AssertionError("unreachable")
@@ -348,7 +407,7 @@ def _pieces(
             if "error" in event:
                 raise EngineError(_message(event))
             for choice in event.get("choices") or []:
-                text = (choice.get("delta") or {}).get("content")
+                text = (choice.get("delta") or {}).get("content") or choice.get("text")  # chat or completions
                 if text:
                     if not stats.new_tokens:
                         stats.ttft_s = time.perf_counter() - started

