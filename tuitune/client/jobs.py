@@ -17,6 +17,7 @@ import httpx
 
 from tuitune.client.engine import EngineClient, EngineError, _detail
 from tuitune.errors import TuituneError
+from tuitune.generation import BASE
 from tuitune.server.jobs import JOB_SETTINGS
 from tuitune.training.config import RunConfig
 
@@ -87,7 +88,7 @@ class ServerJobs:
         training = self._upload(file_lines(config.method, rows), f"run-{config.run_id}-train.jsonl")
         validation = self._upload(validation_lines(units), f"run-{config.run_id}-heldout.jsonl") if units else None
         body = {
-            "model": "base",
+            "model": BASE,
             "training_file": training,
             "validation_file": validation,
             "method": {"type": "dpo" if config.method == "dpo" else "supervised"},

@@ -24,8 +24,9 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from tuitune.config import Settings
+from tuitune.config import TRAIN_METHODS, Settings
 from tuitune.errors import TuituneError
+from tuitune.generation import BASE
 from tuitune.private import private_mkdir, private_open, private_write_text
 from tuitune.server.finetune_files import FileStore, heldout_unit, training_row
 from tuitune.server.protocol import ApiError
@@ -315,7 +316,7 @@ class Jobs:
             raise ApiError(400, "'tuitune' must be an object", "tuitune")
         base = getattr(self.engine.info, "name", None) if getattr(self.engine, "ready", False) else None
         model = body.get("model")
-        if not isinstance(model, str) or model not in {"base", base}:
+        if not isinstance(model, str) or model not in {BASE, base}:
             raise ApiError(400, f"this server fine-tunes its base model ({base or 'loading'}), not {model!r}"[:300],
                            "model")  # fmt: skip
         method, hyper = _method(body, extra)
@@ -451,7 +452,7 @@ def _method(body: dict[str, Any], extra: dict[str, Any]) -> tuple[str, dict[str,
         raise ApiError(400, "'hyperparameters' must be an object", "hyperparameters")
     name = {"supervised": "sft", "dpo": "dpo"}[kind]
     if extra.get("method") is not None:
-        if extra["method"] not in ("sft", "dpo", "kto"):
+        if extra["method"] not in TRAIN_METHODS:
             raise ApiError(400, "'tuitune.method' must be sft, dpo or kto", "tuitune.method")
         name = extra["method"]
     checks = {"n_epochs": (int, 1, 100), "batch_size": (int, 1, 256), "learning_rate_multiplier": (float, 1e-4, 100),
