@@ -336,7 +336,7 @@ def via_server(args) -> None:
     finally:
         client.close()
         server.stop()
-    client_s, server_s = statistics.median(seconds["client"]), statistics.median(seconds["server"])
+    client_s, server_s = round(statistics.median(seconds["client"]), 2), round(statistics.median(seconds["server"]), 2)
     report({"key_to_live_client_s": client_s, "key_to_live_server_s": server_s,
             "server_vs_client_ratio": round(server_s / client_s, 3), "rounds": args.rounds,
             "max_steps": args.max_steps, "quant": args.quant, "machine": machine()})

@@ -109,7 +109,9 @@ class ServerJobs:
     def follow(self, job_id: str, since: int) -> tuple[list[dict[str, Any]], int]:
         """The run's events after sequence number `since`, as the trainer wrote them (the job's own last event as
         the terminal one: the adapter is loaded by then), and the new `since`."""
-        page = self._call("GET", f"/v1/fine_tuning/jobs/{job_id}/events", params={"since": since, "limit": 500})
+        # A long poll: answered at the job's next event, or after a second (so a closing app's follower leaves soon).
+        query = {"since": since, "limit": 500, "wait": 1}
+        page = self._call("GET", f"/v1/fine_tuning/jobs/{job_id}/events", params=query)
         events = []
         for item in page.get("data", []):
             since = max(since, int(item.get("seq", since)))

@@ -55,6 +55,7 @@ class Jobs:
         self.folder = settings.home / "jobs"
         self.files = FileStore(self.folder / "files")
         self._lock = threading.RLock()
+        self._news = threading.Condition(self._lock)  # notified at every new job event: long polls wake on it
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._cancel: set[str] = set()
@@ -250,6 +251,17 @@ class Jobs:
             }
             with private_open(path, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(event, ensure_ascii=False) + "\n")
+            self._news.notify_all()
+
+    def wait_for_events(self, job_id: str, since: int, timeout: float) -> None:
+        """Return when the job has an event after `since`, or after `timeout` seconds (a long poll's wait)."""
+        path = self._dir(job_id) / "events.jsonl"
+
+        def newer() -> bool:
+            return path.exists() and sum(1 for _ in path.open("rb")) > since
+
+        with self._news:
+            self._news.wait_for(newer, timeout)
 
     def events(self, job_id: str, *, after: str | None, limit: int, since: int | None) -> dict[str, Any]:
         """OpenAI's listing (newest first, `after` an event id to page back from), or with `since` (tuitune's

@@ -64,6 +64,12 @@ def job_routes(jobs: Jobs) -> list[Route]:
     async def job_events(request: Request) -> Response:
         after, limit, since = _paging(request)
         job_id = request.path_params["job_id"]
+        wait = request.query_params.get("wait", "0")
+        if not wait.isdigit() or int(wait) > 30:
+            raise ApiError(400, "'wait' is seconds to wait for a new event, 0 to 30", "wait")
+        if since is not None and int(wait):  # a long poll: the answer comes with the next event
+            jobs.get(job_id)
+            await asyncio.to_thread(jobs.wait_for_events, job_id, since, int(wait))
         return JSONResponse(await asyncio.to_thread(jobs.events, job_id, after=after, limit=limit, since=since))
 
     async def cancel_job(request: Request) -> Response:

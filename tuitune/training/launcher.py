@@ -204,9 +204,7 @@ class RunHandle:
                 yield event
             if stop is not None and stop.is_set():
                 return
-            if stop is not None:
-                stop.wait(poll_s)
-            else:
+            if silent_since is not None:  # the server waits for news itself (a long poll); pause only after errors
                 time.sleep(poll_s)
 
     def wait(self, poll_s: float = 0.2) -> dict[str, Any]:
