@@ -102,15 +102,16 @@ class Jobs:
     def _run(self, job: dict[str, Any]) -> None:
         job_id = job["id"]
         run_dir = self._dir(job_id) / "run"
-        if job_id in self._cancel:
-            self._finish(job_id, "cancelled", message="cancelled before it started")
-            return
+        with self._lock:  # one step with `cancel`: a job cancelled while queued never starts
+            if self.get(job_id)["status"] != "queued":
+                return
+            self._update(job_id, status="running", started_at=int(time.time()))
+        self.current = {"id": job_id, "phase": "prepare"}
         config = self._config(job, run_dir)
         if job["tuitune"].get("delete_files"):  # tuitune's client: the run folder holds the rows from now on
             for file_id in filter(None, (job["training_file"], job["validation_file"])):
                 with suppress(ApiError):
                     self.files.delete(file_id)
-        self._update(job_id, status="running", started_at=int(time.time()))
         self._event(job_id, f"Fine-tuning job started: {config.method}, {config.counts.get('rows', 0)} examples")
         self.current = {"id": job_id, "phase": "load"}
         process = spawn_trainer(trainer_command(config.run_settings(), run_dir), run_dir, None, die_with_parent=True)
