@@ -18,7 +18,7 @@ import httpx
 from tuitune.client.engine import EngineClient, EngineError, _detail
 from tuitune.errors import TuituneError
 from tuitune.generation import BASE
-from tuitune.server.jobs import JOB_SETTINGS
+from tuitune.server.job_requests import JOB_SETTINGS
 from tuitune.training.config import RunConfig
 
 FINAL = {"succeeded": "done", "failed": "error", "cancelled": "cancelled"}

@@ -28,7 +28,6 @@ from tuitune.server.jobs_api import job_routes
 from tuitune.server.protocol import ApiError
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
-_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
 
 def make_server_app(host: EngineHost, api_key: str = "") -> ASGIApp:
@@ -133,7 +132,7 @@ async def _json(request: Request) -> dict[str, Any]:
 
 
 def _check_name(name: Any, host: EngineHost) -> None:
-    if not isinstance(name, str) or not name or len(name) > 64 or not set(name) <= _NAME_CHARS:
+    if not isinstance(name, str) or not name or len(name) > 64 or not set(name) <= protocol.NAME_CHARS:
         raise ApiError(400, "'lora_name' must be 1-64 letters, digits, '.', '_' or '-'", "lora_name")
     if name in (host.base_id, BASE):
         raise ApiError(400, f"'{name}' names the base model", "lora_name")

@@ -24,27 +24,29 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from tuitune.config import TRAIN_METHODS, Settings
+from tuitune.config import Settings
 from tuitune.errors import TuituneError
 from tuitune.generation import BASE
 from tuitune.private import private_mkdir, private_open, private_write_text
 from tuitune.server.finetune_files import FileStore, heldout_unit, training_row
+from tuitune.server.job_requests import (
+    JOB_SETTINGS,
+    parse_adapter_name,
+    parse_ints,
+    parse_metadata,
+    parse_method,
+    parse_suffix,
+)
 from tuitune.server.protocol import ApiError
 from tuitune.training import ranks
 from tuitune.training.config import EVENTS_FILE, RunConfig, write_heldout, write_rows
 from tuitune.training.launcher import parse_event, spawn_trainer, trainer_command
 from tuitune.training.runs import TERMINAL, pid_alive
 
-JOB_SETTINGS = {
-    "train.epochs", "train.max_steps", "train.min_steps", "train.lr", "train.batch_size", "train.grad_accum",
-    "train.max_length", "train.beta", "train.dpo_loss", "train.kto_loss", "train.seed", "train.promote",
-    "train.measure", "lora.r", "lora.alpha", "lora.dropout", "lora.targets",
-}  # fmt: skip
 FINAL = ("succeeded", "failed", "cancelled")
 METHOD_FORMATS = {"sft": ("supervised",), "dpo": ("dpo",), "kto": ("kto",)}
 KILL_AFTER_S = 30.0
 _HEX = set("0123456789abcdef")
-_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
 
 class Jobs:
@@ -332,7 +334,7 @@ class Jobs:
         if not isinstance(model, str) or model not in {BASE, base}:
             raise ApiError(400, f"this server fine-tunes its base model ({base or 'loading'}), not {model!r}"[:300],
                            "model")  # fmt: skip
-        method, hyper = _method(body, extra)
+        method, hyper = parse_method(body, extra)
         seed = body.get("seed")
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**31):
             raise ApiError(400, "'seed' must be an integer from 0 to 2**31-1", "seed")
@@ -347,9 +349,9 @@ class Jobs:
             if validation["tuitune"]["format"] == "supervised":
                 raise ApiError(400, "a validation file holds dpo pairs or kto thumbs: the held-out judgements",
                                "validation_file")  # fmt: skip
-        suffix = _suffix(body.get("suffix"))
+        suffix = parse_suffix(body.get("suffix"))
         job_id = f"ftjob-{secrets.token_hex(12)}"
-        name = _adapter_name(extra.get("adapter_name"), suffix, method, job_id)
+        name = parse_adapter_name(extra.get("adapter_name"), suffix, method, job_id)
         if name in self.engine.loaded_adapters or (self.settings.adapters_dir / name).exists():
             raise ApiError(400, f"an adapter named {name!r} exists already", "tuitune.adapter_name")
         live = extra.get("live_adapter")
@@ -382,7 +384,7 @@ class Jobs:
                 "suffix": suffix,
                 "estimated_finish": None,
                 "integrations": [],
-                "metadata": _metadata(body.get("metadata")),
+                "metadata": parse_metadata(body.get("metadata")),
                 "tuitune": {
                     "number": number,
                     "method": method,
@@ -390,7 +392,7 @@ class Jobs:
                     "settings": {k: v for k, v in settings.to_dict().items() if k in JOB_SETTINGS},
                     "live_adapter": live,
                     "reason": str(extra.get("reason") or f"{method} job {job_id}")[:500],
-                    "example_ids": _ints(extra.get("example_ids")),
+                    "example_ids": parse_ints(extra.get("example_ids")),
                     "counts": {k: v for k, v in (extra.get("counts") or {}).items() if isinstance(v, int)}
                     if isinstance(extra.get("counts"), dict)
                     else {},  # fmt: skip
@@ -449,74 +451,6 @@ class Jobs:
         write_rows(run_dir, rows)
         write_heldout(run_dir, units)
         return config
-
-
-def _method(body: dict[str, Any], extra: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    method = body.get("method")
-    if method is None:
-        kind, hyper = "supervised", body.get("hyperparameters") or {}
-    elif isinstance(method, dict) and method.get("type") in ("supervised", "dpo"):
-        kind = method["type"]
-        inner = method.get(kind) or {}
-        hyper = inner.get("hyperparameters") or {} if isinstance(inner, dict) else None
-    else:
-        raise ApiError(400, "'method.type' must be supervised or dpo (kto: tuitune.method)", "method")
-    if not isinstance(hyper, dict):
-        raise ApiError(400, "'hyperparameters' must be an object", "hyperparameters")
-    name = {"supervised": "sft", "dpo": "dpo"}[kind]
-    if extra.get("method") is not None:
-        if extra["method"] not in TRAIN_METHODS:
-            raise ApiError(400, "'tuitune.method' must be sft, dpo or kto", "tuitune.method")
-        name = extra["method"]
-    checks = {"n_epochs": (int, 1, 100), "batch_size": (int, 1, 256), "learning_rate_multiplier": (float, 1e-4, 100),
-              "beta": (float, 1e-4, 10)}  # fmt: skip
-    for key, value in hyper.items():
-        if key not in checks:
-            raise ApiError(400, f"unknown hyperparameter {str(key)[:40]!r}", "hyperparameters")
-        kind_of, low, high = checks[key]
-        if value == "auto":
-            continue
-        number_ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not number_ok or (kind_of is int and not isinstance(value, int)) or not low <= value <= high:
-            raise ApiError(400, f"'{key}' must be 'auto' or a {kind_of.__name__} from {low} to {high}", key)
-    return name, dict(hyper)
-
-
-def _suffix(value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not 1 <= len(value) <= 40 or not set(value) <= _NAME_CHARS or value[0] == ".":
-        raise ApiError(400, "'suffix' must be 1-40 letters, digits, '_', '-' or '.', not starting with '.'", "suffix")
-    return value
-
-
-def _adapter_name(value: Any, suffix: str | None, method: str, job_id: str) -> str:
-    if value is None:
-        return f"ft-{suffix or method}-{job_id[-8:]}"
-    if not isinstance(value, str) or not 1 <= len(value) <= 64 or not set(value) <= _NAME_CHARS or value[0] == ".":
-        raise ApiError(400, "'tuitune.adapter_name' must be 1-64 letters, digits, '.', '_' or '-'",
-                       "tuitune.adapter_name")  # fmt: skip
-    return value
-
-
-def _metadata(value: Any) -> dict[str, str] | None:
-    if value is None:
-        return None
-    if (
-        not isinstance(value, dict)
-        or len(value) > 16
-        or not all(
-            isinstance(k, str) and isinstance(v, str) and len(k) <= 64 and len(v) <= 512 for k, v in value.items()
-        )
-    ):
-        raise ApiError(400, "'metadata' holds at most 16 string keys and values", "metadata")
-    return value
-
-
-def _ints(value: Any) -> list[int]:
-    if not isinstance(value, list):
-        return []
-    return [v for v in value if isinstance(v, int) and not isinstance(v, bool)][:1_000_000]
 
 
 def _is_job_id(value: Any) -> bool:

@@ -17,6 +17,7 @@ from tuitune.errors import TuituneError
 ROLES = ("system", "user", "assistant")
 MAX_TOKENS_LIMIT = 32768
 MAX_STOPS = 4
+NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")  # adapter names
 _ERROR_TYPES = {
     400: "BadRequestError",
     401: "AuthenticationError",
