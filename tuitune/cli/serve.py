@@ -122,8 +122,9 @@ def _print_status(ctx: CliContext) -> None:
         ("uptime", _duration(float(status.get("uptime_s") or 0))),
         ("requests", f"{status.get('requests_served')} served, {status.get('in_flight')} in flight"),
     ]
-    if status.get("device_memory"):
-        rows.append(("device", _device_memory(status["device_memory"])))
+    if status.get("device_memory"):  # what the accelerator holds, the trainer's share included
+        rows = [(label, _device_memory(status["device_memory"]) if label == "memory" else value)
+                for label, value in rows]  # fmt: skip
     if status.get("jobs"):
         rows.append(("job", _job_line(status["jobs"])))
     for label, value in rows:

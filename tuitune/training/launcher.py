@@ -387,7 +387,7 @@ def start_run(
         if as_job:
             assert jobs is not None
             job_id = jobs.submit(config, plan.rows, plan.heldout_units)
-            store.update_run(run_id, job_id=job_id)
+            store.update_run(run_id, job_id=job_id, status="running")  # the server has it: its clock starts
             return RunHandle(run_id, run_dir, store, plan.method, plan.reason, plan.counts, config.adapter_name,
                              plan.holdout, jobs=jobs, job_id=job_id)  # fmt: skip
         process = spawn_trainer(trainer_command(settings, run_dir), run_dir, env)

@@ -22,6 +22,7 @@ from tuitune.generation import BASE
 from tuitune.textsafe import one_line
 from tuitune.training import NothingToTrain, RunHandle
 from tuitune.training.config import read_heldout
+from tuitune.training.launcher import RunBusy
 from tuitune.training.measure import summary
 from tuitune.training.verdict import agreement_line, harmed
 from tuitune.tui.errors import ReportsWorkerErrors, notify_unexpected, unexpected
@@ -56,9 +57,9 @@ def duration(seconds: float | None) -> str:
 
 class TrainingPanel(ReportsWorkerErrors, Vertical):
     class Started(Message):
-        def __init__(self, handle: RunHandle) -> None:
+        def __init__(self, handle: RunHandle, elsewhere: bool = False) -> None:
             super().__init__()
-            self.handle = handle
+            self.handle, self.elsewhere = handle, elsewhere  # elsewhere: a run another client started
 
     class NotStarted(Message):
         def __init__(self, text: str, severity: str) -> None:
@@ -278,7 +279,11 @@ class TrainingPanel(ReportsWorkerErrors, Vertical):
         except NothingToTrain as exc:
             self.post_message(self.NotStarted(f"nothing to train on: {exc}", "warning"))
             return
-        except TuituneError as exc:  # a busy run, bad settings, a missing model: all for the user to read
+        except RunBusy as exc:  # another terminal's run: follow that one
+            running = self.services.training.live()
+            self.post_message(self.Started(running, True) if running else self.NotStarted(str(exc), "warning"))
+            return
+        except TuituneError as exc:  # bad settings, a missing model: all for the user to read
             self.post_message(self.NotStarted(f"training could not start: {exc}", "error"))
             return
         except Exception as exc:  # a bug, or a tokenizer that does not load: logged, and the panel resets
@@ -294,6 +299,10 @@ class TrainingPanel(ReportsWorkerErrors, Vertical):
 
     @on(Started)
     def started(self, event: Started) -> None:
+        if event.elsewhere:
+            self._begin(event.handle, "following")
+            self._say(f"run {event.handle.run_id} is training already (started elsewhere): following it")
+            return
         self._begin(event.handle, "training")
         self._say(f"training {event.handle.method}: {event.handle.reason}")
 
