@@ -59,3 +59,31 @@ async def test_a_job_started_in_one_terminal_is_followed_and_swapped_in_by_anoth
         assert name in second_client.loaded_adapters
     first_client.close()
     second_client.close()
+
+
+async def test_f5_while_another_terminal_trains_follows_that_run_and_cancels_it(job_server, store):
+    from tuitune.client.jobs import ServerJobs
+    from tuitune.training import start_run
+
+    server, settings = job_server
+    sample_data(store)
+    client = EngineClient(settings, url=server.url)
+    app = make_app(settings, store=store, engine=client)
+    async with app.run_test(size=SIZE) as pilot:
+        panel = app.chat_screen.query_one(TrainingPanel)
+        await wait_until(pilot, lambda: client.ready, 60, "the engine attaching")
+        other = EngineClient(settings, url=server.url)  # another terminal, which starts a run after this one opened
+        elsewhere = start_run(settings, store, "sft", jobs=ServerJobs(other))
+        assert elsewhere.job_id
+        await pilot.press("f5")
+        await wait_until(pilot, lambda: panel.handle is not None and panel.state == "running", 60, "following")
+        assert panel.handle.run_id == elsewhere.run_id
+        assert f"following run {elsewhere.run_id}" in widget_text(app, panel)
+        await wait_until(pilot, lambda: panel.started_seen, 120, "the trainer starting")
+        await pilot.press("f5")  # F5 on a running run asks to cancel it
+        await pilot.press("y")
+        await wait_until(pilot, lambda: panel.state != "running", 120, "the cancel")
+        assert store.run(elsewhere.run_id).status == "cancelled" and store.adapters() == []
+        assert elsewhere.wait()["event"] == "cancelled"  # the terminal that started it hears the same
+        other.close()
+    client.close()
