@@ -100,7 +100,7 @@ class JobService(Protocol):
     def cancel(self, job_id: str) -> None: ...
 
 
-JOB_LOST_AFTER_S = 15.0  # a job whose server does not answer for this long is taken for lost with it
+JOB_LOST_AFTER_S = 15.0  # a follower whose server does not answer for this long stops following (the run stays)
 
 
 @dataclass
@@ -189,11 +189,16 @@ class RunHandle:
                 silent_since = None
             except TuituneError as exc:
                 silent_since = silent_since or time.monotonic()
-                if "No such fine-tuning job" in str(exc) or time.monotonic() - silent_since > JOB_LOST_AFTER_S:
+                if "No such fine-tuning job" in str(exc):  # the server has no such job: the run is over
                     event = {"event": "error", "message": f"the engine server lost job {self.job_id}: {exc}",
                              "suggestion": "the server's log says why; F5 trains again"}  # fmt: skip
                     settle(self.store, self.run_id, event)
                     yield event
+                    return
+                if time.monotonic() - silent_since > JOB_LOST_AFTER_S:  # unreachable: the job may well go on
+                    yield {"event": "error", "message": f"lost the engine server while following job {self.job_id}:"
+                           f" {exc}", "suggestion": "the job goes on there if the server does: `tuitune runs` or "
+                           "reopening tuitune follows it again"}  # fmt: skip
                     return
                 events = []
             for event in events:
