@@ -13,22 +13,12 @@ import httpx
 import httpx2
 import openai
 import pytest
+from finetune_data import dpo_pairs, jsonl
 
 pytestmark = pytest.mark.slow
 
-PAIRS = [
-    {
-        "input": {"messages": [{"role": "user", "content": f"Tell me about topic {i}."}]},
-        "preferred_output": [{"role": "assistant", "content": f"TL;DR: topic {i} matters.\nIt matters a lot."}],
-        "non_preferred_output": [{"role": "assistant", "content": f"I cannot say anything about topic {i}."}],
-    }
-    for i in range(6)
-]
+PAIRS = dpo_pairs(6)
 FAST = {"settings": {"train.max_steps": 2, "train.min_steps": 1}}  # tuitune's extension field
-
-
-def _jsonl(lines) -> bytes:
-    return "".join(json.dumps(line) + "\n" for line in lines).encode()
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +78,7 @@ def _ended(job) -> bool:
 def test_the_openai_client_fine_tunes_follows_chats_and_cancels(api, raw, jobs_server):
     _, settings = jobs_server
     base = next(m.id for m in api.models.list().data if getattr(m, "parent", None) is None)
-    training = api.files.create(file=("pairs.jsonl", _jsonl(PAIRS)), purpose="fine-tune")
+    training = api.files.create(file=("pairs.jsonl", jsonl(PAIRS)), purpose="fine-tune")
     assert training.status == "processed" and training.bytes > 0
     job = api.fine_tuning.jobs.create(
         model=base,
@@ -134,7 +124,7 @@ def test_the_openai_client_fine_tunes_follows_chats_and_cancels(api, raw, jobs_s
 
 def test_a_killed_trainer_fails_its_job_and_the_next_job_runs(api, jobs_server):
     _, settings = jobs_server
-    training = api.files.create(file=("pairs.jsonl", _jsonl(PAIRS)), purpose="fine-tune")
+    training = api.files.create(file=("pairs.jsonl", jsonl(PAIRS)), purpose="fine-tune")
     first = api.fine_tuning.jobs.create(model="base", training_file=training.id, method={"type": "dpo"},
                                         extra_body={"tuitune": FAST})  # fmt: skip
     second = api.fine_tuning.jobs.create(model="base", training_file=training.id, method={"type": "dpo"},
@@ -176,22 +166,22 @@ def test_hostile_uploads_and_job_requests_are_refused_and_leave_nothing(raw, job
     _refused(upload(b"[" * 100_000 + b"]" * 100_000))  # nesting past the parser
     monkeypatch.setattr(finetune_files, "MAX_FILE_BYTES", 4096)
     monkeypatch.setattr(jobs_api, "_UPLOAD_LIMIT", 8192)
-    assert "over" in _refused(upload(_jsonl(PAIRS * 40)), 413)  # huge (as far as this server is told)
-    assert "line 2" in _refused(upload(_jsonl(PAIRS[:1]) + b"{not json\n"))  # malformed
+    assert "over" in _refused(upload(jsonl(PAIRS * 40)), 413)  # huge (as far as this server is told)
+    assert "line 2" in _refused(upload(jsonl(PAIRS[:1]) + b"{not json\n"))  # malformed
     assert "UTF-8" in _refused(upload(b"\x89PNG\r\n\x1a\n\x00\x00"))  # another format: binary
     _refused(upload(b"prompt,chosen,rejected\nhi,a,b\n"))  # another format: CSV
     _refused(upload(b""))  # empty
-    _refused(upload(_jsonl([{"messages": [{"role": "user", "content": "no answer"}]}])))
-    _refused(upload(_jsonl(PAIRS), purpose="assistants"))
+    _refused(upload(jsonl([{"messages": [{"role": "user", "content": "no answer"}]}])))
+    _refused(upload(jsonl(PAIRS), purpose="assistants"))
     _refused(raw.post("/v1/files", content=b"--x\r\nnonsense", headers={"content-type": "multipart/form-data"}))
     _refused(raw.post("/v1/files", json={"file": "x"}))
     assert (sorted(files.iterdir()) if files.exists() else []) == before  # nothing stayed behind
 
-    good = upload(_jsonl(PAIRS), name="../../../etc/passwd")
+    good = upload(jsonl(PAIRS), name="../../../etc/passwd")
     assert good.status_code == 200 and good.json()["filename"] == "passwd"
     file_id = good.json()["id"]
     assert (files / f"{file_id}.jsonl").is_file() and not (settings.home / "etc").exists()
-    sft = upload(_jsonl([{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}]))
+    sft = upload(jsonl([{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}]))
 
     def create(**body) -> httpx.Response:
         return raw.post("/v1/fine_tuning/jobs", json={"model": "base", "training_file": file_id, **body})

@@ -3,7 +3,6 @@ reports the job failed with the reason, no adapter of it is listed, and the next
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -13,19 +12,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from finetune_data import dpo_pairs, jsonl
 
 from tuitune.training.runs import pid_alive
 
 pytestmark = pytest.mark.slow
 
-PAIRS = [
-    {
-        "input": {"messages": [{"role": "user", "content": f"Topic {i}?"}]},
-        "preferred_output": [{"role": "assistant", "content": f"TL;DR: {i}."}],
-        "non_preferred_output": [{"role": "assistant", "content": f"No idea about {i}."}],
-    }
-    for i in range(4)
-]
+PAIRS = dpo_pairs(4)
 
 
 def _serve(home: Path, model_cache: Path) -> tuple[subprocess.Popen, httpx.Client]:
@@ -45,7 +38,7 @@ def _serve(home: Path, model_cache: Path) -> tuple[subprocess.Popen, httpx.Clien
 
 
 def _job(http: httpx.Client) -> dict:
-    upload = http.post("/v1/files", files={"file": ("p.jsonl", "".join(json.dumps(p) + "\n" for p in PAIRS))},
+    upload = http.post("/v1/files", files={"file": ("p.jsonl", jsonl(PAIRS))},
                        data={"purpose": "fine-tune"})  # fmt: skip
     body = {"model": "base", "training_file": upload.json()["id"], "method": {"type": "dpo"},
             "tuitune": {"settings": {"train.max_steps": 2, "train.min_steps": 1, "train.measure": False}}}  # fmt: skip

@@ -40,7 +40,8 @@ def _train(ctx: CliContext, method: str, overrides: dict, detach: bool) -> bool:
     console = Console(stderr=True)
     handle = ctx.services.training.start(method, overrides, parent_adapter=ctx.services.adapters.active_name)
     console.print(f"run {handle.run_id}: {handle.reason}")
-    console.print(f"log: {handle.where}" if not handle.job_id else f"training as {handle.where}")
+    where = f"training as job {handle.job_id} on the engine server" if handle.job_id else f"log: {handle.log_path}"
+    console.print(where)
     if detach:
         who = f"pid {handle.process.pid}" if handle.process else handle.job_id or "?"
         console.print(f"training in the background ({who})")
@@ -134,7 +135,7 @@ def _runs(ctx: CliContext, limit: int) -> None:
 
     store = ctx.store
     reap_dead_runs(store)
-    if ctx.services.training.jobs is not None and any(run.job_id for run in store.active_runs()):
+    if ctx.services.training.jobs is not None:
         settle_ended_jobs(ctx.settings, store, ctx.services.training.jobs)  # jobs that ended while nobody watched
     rows = store.runs()[:limit]
     if not rows:

@@ -195,6 +195,17 @@ class EngineClient:
                 self._restart()
         raise AssertionError("unreachable")
 
+    def call(self, method: str, path: str, *, timeout: float = 60.0, **kwargs: Any) -> dict[str, Any]:
+        """One request of any shape (query parameters, multipart files) to the attached server, which is never
+        restarted for it: the JSON answer, or EngineError with the server's own message."""
+        try:
+            response = self._client().request(method, path, timeout=timeout, **kwargs)
+        except httpx.HTTPError as exc:
+            raise EngineError(f"the engine server at {self.address} does not answer ({_reason(exc)})") from None
+        if response.status_code >= 400:
+            raise EngineError(_detail(response))
+        return response.json()
+
     def _restart(self) -> None:
         self.progress("the engine server is gone; starting a new one…")
         self._ensure_server()

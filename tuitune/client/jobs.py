@@ -13,9 +13,7 @@ import json
 from contextlib import suppress
 from typing import Any
 
-import httpx
-
-from tuitune.client.engine import EngineClient, EngineError, _detail
+from tuitune.client.engine import EngineClient, EngineError
 from tuitune.errors import TuituneError
 from tuitune.generation import BASE
 from tuitune.server.job_requests import JOB_SETTINGS
@@ -124,7 +122,8 @@ class ServerJobs:
         return events, since
 
     def status(self, job_id: str) -> str:
-        return str(self._call("GET", f"/v1/fine_tuning/jobs/{job_id}")["status"])
+        """The job's state; asked when an app opens, so a server out of reach costs seconds, not a minute."""
+        return str(self._call("GET", f"/v1/fine_tuning/jobs/{job_id}", timeout=5.0)["status"])
 
     def cancel(self, job_id: str) -> None:
         try:
@@ -138,14 +137,8 @@ class ServerJobs:
         files = {"file": (name, data, "application/jsonl")}
         return str(self._call("POST", "/v1/files", files=files, data={"purpose": "fine-tune"})["id"])
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            response = self.engine._client().request(method, path, timeout=60.0, **kwargs)
-        except httpx.HTTPError as exc:
-            raise EngineError(f"the engine server did not answer: {exc.__class__.__name__}") from None
-        if response.status_code >= 400:
-            raise EngineError(_detail(response))
-        return response.json()
+    def _call(self, method: str, path: str, timeout: float = 60.0, **kwargs: Any) -> dict[str, Any]:
+        return self.engine.call(method, path, timeout=timeout, **kwargs)
 
 
 def _terminal(status: str, message: str, data: dict[str, Any]) -> dict[str, Any]:

@@ -185,7 +185,7 @@ class FileStore:
         return card
 
     def get(self, file_id: Any) -> dict[str, Any]:
-        if not isinstance(file_id, str) or not _is_id(file_id, "file-"):
+        if not is_id(file_id, "file-"):
             raise ApiError(404, f"No such File object: {str(file_id)[:80]}", "file_id")
         try:
             card = json.loads((self.folder / f"{file_id}.json").read_text(encoding="utf-8"))
@@ -216,6 +216,9 @@ class FileStore:
             return [json.loads(line) for line in handle if line.strip()]
 
 
-def _is_id(value: str, prefix: str) -> bool:
+def is_id(value: Any, prefix: str) -> bool:
+    """An id this server made: `prefix` then 1-48 lowercase hex digits (so never a path)."""
+    if not isinstance(value, str) or not value.startswith(prefix):
+        return False
     rest = value[len(prefix) :]
-    return value.startswith(prefix) and 0 < len(rest) <= 48 and all(ch in "0123456789abcdef" for ch in rest)
+    return 0 < len(rest) <= 48 and set(rest) <= set("0123456789abcdef")

@@ -92,9 +92,13 @@ class EngineHost:
             self._last_used = time.monotonic()
 
     def idle_for(self) -> float:
-        """Seconds since the last request ended; 0 while one is in flight."""
+        """Seconds since the last request ended or the last job was running or queued; 0 while either is."""
+        busy_with_jobs = self.jobs is not None and self.jobs.busy()
         with self._count:
-            return 0.0 if self._in_flight else time.monotonic() - self._last_used
+            if self._in_flight or busy_with_jobs:
+                self._last_used = time.monotonic()
+                return 0.0
+            return time.monotonic() - self._last_used
 
     def status(self) -> dict[str, Any]:
         info = self.engine.info

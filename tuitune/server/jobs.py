@@ -28,7 +28,7 @@ from tuitune.config import Settings
 from tuitune.errors import TuituneError
 from tuitune.generation import BASE
 from tuitune.private import private_mkdir, private_open, private_write_text
-from tuitune.server.finetune_files import FileStore, heldout_unit, training_row
+from tuitune.server.finetune_files import FileStore, heldout_unit, is_id, training_row
 from tuitune.server.job_requests import (
     JOB_SETTINGS,
     parse_adapter_name,
@@ -46,7 +46,6 @@ from tuitune.training.runs import TERMINAL, pid_alive
 FINAL = ("succeeded", "failed", "cancelled")
 METHOD_FORMATS = {"sft": ("supervised",), "dpo": ("dpo",), "kto": ("kto",)}
 KILL_AFTER_S = 30.0
-_HEX = set("0123456789abcdef")
 
 
 class Jobs:
@@ -58,6 +57,7 @@ class Jobs:
         self.files = FileStore(self.folder / "files")
         self._lock = threading.RLock()
         self._news = threading.Condition(self._lock)  # notified at every new job event: long polls wake on it
+        self._seqs: dict[str, int] = {}  # each job's last event number
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._cancel: set[str] = set()
@@ -199,7 +199,7 @@ class Jobs:
 
     # ---- records -------------------------------------------------------------------------------------------
     def _dir(self, job_id: str) -> Path:
-        if not _is_job_id(job_id):
+        if not is_id(job_id, "ftjob-"):
             raise ApiError(404, f"No such fine-tuning job: {str(job_id)[:80]}", "fine_tuning_job_id")
         return self.folder / job_id
 
@@ -241,7 +241,7 @@ class Jobs:
                kind: str = "message") -> None:  # fmt: skip
         with self._lock:
             path = self._dir(job_id) / "events.jsonl"
-            seq = sum(1 for _ in path.open("rb")) + 1 if path.exists() else 1
+            seq = self._last_seq(job_id) + 1
             event = {
                 "id": f"ftevent-{job_id[6:]}-{seq}",
                 "object": "fine_tuning.job.event",
@@ -254,17 +254,20 @@ class Jobs:
             }
             with private_open(path, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(event, ensure_ascii=False) + "\n")
+            self._seqs[job_id] = seq
             self._news.notify_all()
+
+    def _last_seq(self, job_id: str) -> int:
+        """The job's last event number: counted from its file once (a job of an earlier server), then kept."""
+        if job_id not in self._seqs:
+            path = self._dir(job_id) / "events.jsonl"
+            self._seqs[job_id] = sum(1 for _ in path.open("rb")) if path.exists() else 0
+        return self._seqs[job_id]
 
     def wait_for_events(self, job_id: str, since: int, timeout: float) -> None:
         """Return when the job has an event after `since`, or after `timeout` seconds (a long poll's wait)."""
-        path = self._dir(job_id) / "events.jsonl"
-
-        def newer() -> bool:
-            return path.exists() and sum(1 for _ in path.open("rb")) > since
-
         with self._news:
-            self._news.wait_for(newer, timeout)
+            self._news.wait_for(lambda: self._last_seq(job_id) > since, timeout)
 
     def events(self, job_id: str, *, after: str | None, limit: int, since: int | None) -> dict[str, Any]:
         """OpenAI's listing (newest first, `after` an event id to page back from), or with `since` (tuitune's
@@ -273,22 +276,11 @@ class Jobs:
         path = self._dir(job_id) / "events.jsonl"
         every = [json.loads(line) for line in path.open(encoding="utf-8")] if path.exists() else []
         if since is not None:
-            page = [e for e in every if e["seq"] > since][:limit]
-            more = len([e for e in every if e["seq"] > since]) > limit
-        else:
-            newest = list(reversed(every))
-            if after is not None:
-                ids = [e["id"] for e in newest]
-                newest = newest[ids.index(after) + 1 :] if after in ids else []
-            page, more = newest[:limit], len(newest) > limit
-        return {"object": "list", "data": page, "has_more": more}
+            return _page([e for e in every if e["seq"] > since], None, limit)
+        return _page(list(reversed(every)), after, limit)
 
     def list(self, *, after: str | None, limit: int) -> dict[str, Any]:
-        jobs = sorted(self._all(), key=lambda job: job["tuitune"]["number"], reverse=True)
-        if after is not None:
-            ids = [job["id"] for job in jobs]
-            jobs = jobs[ids.index(after) + 1 :] if after in ids else []
-        return {"object": "list", "data": jobs[:limit], "has_more": len(jobs) > limit}
+        return _page(sorted(self._all(), key=lambda job: job["tuitune"]["number"], reverse=True), after, limit)
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         with self._lock:
@@ -453,9 +445,12 @@ class Jobs:
         return config
 
 
-def _is_job_id(value: Any) -> bool:
-    rest = value[6:] if isinstance(value, str) else ""
-    return isinstance(value, str) and value.startswith("ftjob-") and 0 < len(rest) <= 48 and set(rest) <= _HEX
+def _page(items: list[dict[str, Any]], after: str | None, limit: int) -> dict[str, Any]:
+    """OpenAI's list page: the items after the one whose id is `after` (none when it is unknown), `limit` of them."""
+    if after is not None:
+        ids = [item["id"] for item in items]
+        items = items[ids.index(after) + 1 :] if after in ids else []
+    return {"object": "list", "data": items[:limit], "has_more": len(items) > limit}
 
 
 def _signal(pid: int, sig: int) -> None:

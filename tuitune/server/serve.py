@@ -146,9 +146,6 @@ def _watch(server, engine_host, idle_timeout_s: float, lock) -> None:
         elif engine_host.error and engine_host.idle_for() >= FAILED_LINGER_S:
             print(f"the model could not be loaded ({engine_host.error}): ending", flush=True)
             server.should_exit = True
-        elif engine_host.jobs is not None and engine_host.jobs.busy():
-            engine_host.begin()  # a job running or waiting is use: the idle clock starts again after it
-            engine_host.end()
         elif idle_timeout_s > 0 and engine_host.progress == "ready" and engine_host.idle_for() >= idle_timeout_s:
             print(f"no request for {idle_timeout_s:g} s: ending", flush=True)
             server.should_exit = True

@@ -128,17 +128,8 @@ class RunHandle:
     def log_path(self) -> Path:
         return self.run_dir / LOG_FILE
 
-    @property
-    def where(self) -> str:
-        """Where to read about the run: its log, or the server's job."""
-        return f"job {self.job_id} on the engine server" if self.job_id else str(self.log_path)
-
     def alive(self) -> bool:
-        if self.jobs is not None and self.job_id:
-            try:
-                return self.jobs.status(self.job_id) in ("validating_files", "queued", "running")
-            except TuituneError:
-                return False
+        """Whether a local trainer still runs (a job's state is the server's: its events say)."""
         if self.process is not None:
             return self.process.poll() is None
         return pid_alive(self.store.run(self.run_id).pid)

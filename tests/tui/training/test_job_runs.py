@@ -30,11 +30,16 @@ def job_server(engine, tiny_settings, tmp_path):
     engine.activate(None)
 
 
+def terminal(server, settings, store):
+    """One app with its own engine client on the job server: what a terminal running `tuitune` is."""
+    client = EngineClient(settings, url=server.url)
+    return client, make_app(settings, store=store, engine=client)
+
+
 async def test_a_job_started_in_one_terminal_is_followed_and_swapped_in_by_another(job_server, store):
     server, settings = job_server
     sample_data(store)
-    first_client = EngineClient(settings, url=server.url)
-    first = make_app(settings, store=store, engine=first_client)
+    first_client, first = terminal(server, settings, store)
     async with first.run_test(size=SIZE) as pilot:
         panel = first.chat_screen.query_one(TrainingPanel)
         await wait_until(pilot, lambda: first_client.ready, 60, "the engine attaching")
@@ -46,8 +51,7 @@ async def test_a_job_started_in_one_terminal_is_followed_and_swapped_in_by_anoth
     job_id = store.runs()[0].job_id
     assert store.runs()[0].status in ("queued", "running")  # the quit left the job training on the server
 
-    second_client = EngineClient(settings, url=server.url)
-    second = make_app(settings, store=store, engine=second_client)
+    second_client, second = terminal(server, settings, store)
     async with second.run_test(size=SIZE) as pilot:
         panel = second.chat_screen.query_one(TrainingPanel)
         await wait_until(pilot, lambda: panel.handle is not None, 60, "reattaching")
@@ -67,8 +71,7 @@ async def test_f5_while_another_terminal_trains_follows_that_run_and_cancels_it(
 
     server, settings = job_server
     sample_data(store)
-    client = EngineClient(settings, url=server.url)
-    app = make_app(settings, store=store, engine=client)
+    client, app = terminal(server, settings, store)
     async with app.run_test(size=SIZE) as pilot:
         panel = app.chat_screen.query_one(TrainingPanel)
         await wait_until(pilot, lambda: client.ready, 60, "the engine attaching")
