@@ -73,14 +73,18 @@ class GenerationSettings:
     temperature: float = _help("0 means greedy decoding", 0.0)
     top_p: float = _help("nucleus sampling when temperature > 0", 0.9)
     repetition_penalty: float = _help("1.0 means none", 1.1)
+    regenerate_temperature: float = _help("F4 (regenerate) samples at this temperature, with a fresh seed", 0.8)
+    regenerate_top_p: float = _help("nucleus sampling for F4 (regenerate)", 0.95)
     context_window: int = _help("tokens; 0 uses the model's own limit", 0)
     system_prompt: str = _help("a name in prompts/system or the text itself", "default")
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
             raise SettingsError("generation.max_new_tokens must be at least 1")
-        if self.temperature < 0:
-            raise SettingsError("generation.temperature must be >= 0")
+        if self.temperature < 0 or self.regenerate_temperature < 0:
+            raise SettingsError("generation.temperature and generation.regenerate_temperature must be >= 0")
+        if not (0 < self.top_p <= 1 and 0 < self.regenerate_top_p <= 1):
+            raise SettingsError("generation.top_p and generation.regenerate_top_p must be in (0, 1]")
 
 
 @dataclass(frozen=True)

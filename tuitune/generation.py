@@ -11,6 +11,25 @@ from typing import Any
 BASE = "base"
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """How one request samples; fields left None take the settings' generation values."""
+
+    max_new_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    repetition_penalty: float | None = None
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+    def request_fields(self) -> dict[str, Any]:
+        """The fields that are set, as an OpenAI request body names them."""
+        fields: dict[str, Any] = {"max_tokens": self.max_new_tokens, "temperature": self.temperature}
+        fields |= {"top_p": self.top_p, "repetition_penalty": self.repetition_penalty, "seed": self.seed}
+        fields["stop"] = list(self.stop) or None
+        return {name: value for name, value in fields.items() if value is not None}
+
+
 @dataclass
 class GenerationStats:
     prompt_tokens: int = 0

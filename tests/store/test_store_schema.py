@@ -31,6 +31,7 @@ EXPECTED_COLUMNS = {
         "log_path", "run_dir", "metrics", "adapter_id", "promotion", "promotion_reason", "job_id",
     },
     "settings": {"key", "value"},
+    "open_conversations": {"pid", "pid_started", "conversation_id", "opened_at"},
 }  # fmt: skip
 
 with sqlite_utils.Database(memory=True) as _empty:

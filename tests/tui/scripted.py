@@ -25,7 +25,7 @@ class ScriptedEngine:
     def load(self, progress=lambda _: None) -> ModelInfo:
         return self.info
 
-    def generate(self, messages, cancel=None, max_new_tokens=None, *, adapter=_ACTIVE) -> Generation:
+    def generate(self, messages, cancel=None, max_new_tokens=None, *, adapter=_ACTIVE, sampling=None) -> Generation:
         self.prompts.append(messages)
         text = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
         cancel = cancel or threading.Event()

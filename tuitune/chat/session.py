@@ -7,6 +7,7 @@ since the last save, and `Store.mark_streaming_stopped` marks it stopped at the 
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 from collections.abc import Iterator
@@ -16,11 +17,18 @@ from typing import Any
 from tuitune.config import Settings
 from tuitune.data.prompts import turn_prompt
 from tuitune.errors import TuituneError
-from tuitune.generation import GenerationStats
+from tuitune.generation import GenerationStats, Sampling
 from tuitune.store import Store, StoreError, StoreFull
 
 SAVE_EVERY_S = 0.25
 MAX_PROMPT_CHARS = 100_000
+
+
+class Latest:
+    """`Chat.send`'s default: after the conversation's latest branch."""
+
+
+LATEST = Latest()
 
 
 class ChatError(TuituneError, ValueError):
@@ -38,6 +46,8 @@ class Answer:
     status: str = "streaming"
     error: str = ""
     not_saved: str = ""  # why the store does not hold the whole text (a full disk); the text is still here
+    siblings_of: int | None = None  # a regeneration: the turn whose other answers it must differ from
+    same_as: int | None = None  # the answer this regeneration repeated word for word (then it is not kept)
 
     def __iter__(self) -> Iterator[str]:
         return self.pieces
@@ -56,10 +66,15 @@ class Chat:
     def new_conversation(self, title: str = "New chat", system_prompt: str | None = None) -> int:
         return self.store.new_conversation(title=title, system_prompt=system_prompt)
 
-    def send(self, conversation_id: int, text: str) -> int:
-        """Store a user turn at the end of the visible branch."""
-        branch = self.store.branch(conversation_id)
-        return self._add_user_turn(conversation_id, text, branch[-1].id if branch else None)
+    def send(self, conversation_id: int, text: str, after: int | None | Latest = LATEST) -> int:
+        """Store a user turn after `after`, the answer the sender shows (None: a new root), by default after the
+        conversation's latest branch. Given a question or an answer still streaming (another client's), it goes
+        after the nearest finished answer above: a sibling branch, never a question under a question."""
+        if after is LATEST:
+            branch = self.store.branch(conversation_id)
+            after = branch[-1].id if branch else None
+        assert not isinstance(after, Latest)
+        return self._add_user_turn(conversation_id, text, after)
 
     def _add_user_turn(self, conversation_id: int, text: str, parent_id: int | None) -> int:
         if not text.strip():
@@ -72,15 +87,21 @@ class Chat:
         return message_id
 
     def answer(
-        self, user_message_id: int, cancel: threading.Event | None = None, source: str = "chat", **adapter: str | None
+        self,
+        user_message_id: int,
+        cancel: threading.Event | None = None,
+        source: str = "chat",
+        sampling: Sampling | None = None,
+        **adapter: str | None,
     ) -> Answer:
         """Start an answer to a user turn; errors in fitting the prompt raise here, before any row is written.
         `adapter=NAME` (None: the base) answers with that adapter instead of the engine client's default. The row
-        records the adapter the engine reports for this very request."""
+        records the adapter the engine reports for this very request. `sampling` replaces the settings' decoding."""
         user = self.store.message(user_message_id)
         if user.role != "user":
             raise ChatError("only a user turn can be answered")
-        generation = self.engine.generate(self.prompt_messages(user.conversation_id, user.id), cancel=cancel, **adapter)
+        prompt = self.prompt_messages(user.conversation_id, user.id)
+        generation = self.engine.generate(prompt, cancel=cancel, sampling=sampling, **adapter)
         info = self.engine.info
         message_id = self.store.add_message(
             user.conversation_id,
@@ -100,7 +121,16 @@ class Chat:
         original = self.store.message(assistant_message_id)
         if original.role != "assistant" or original.parent_id is None:
             raise ChatError("only an answer can be regenerated")
-        return self.answer(original.parent_id, cancel=cancel, source="regenerate")
+        """Another answer to the same turn, sampled (generation.regenerate_temperature/top_p, a fresh seed) even when
+        chat decodes greedily, so the sibling differs. One that still comes out the same as an answer already there
+        is not kept (`Answer.same_as` says which): a pair of equal answers teaches nothing."""
+        gen = self.settings.generation
+        sampling = Sampling(
+            temperature=gen.regenerate_temperature, top_p=gen.regenerate_top_p, seed=secrets.randbelow(2**31)
+        )
+        answer = self.answer(original.parent_id, cancel=cancel, source="regenerate", sampling=sampling)
+        answer.siblings_of = original.parent_id
+        return answer
 
     def edit_answer(self, assistant_message_id: int, new_text: str) -> int:
         if not new_text.strip():
@@ -134,6 +164,16 @@ class Chat:
                 done = generation.stats.finish in ("eos", "length")
                 answer.status = "complete" if done else "stopped"
                 self._save_end(answer, status=answer.status, stats=generation.stats.as_dict())
+                if answer.siblings_of is not None and answer.status == "complete":
+                    self._drop_if_repeated(answer)
+
+    def _drop_if_repeated(self, answer: Answer) -> None:
+        text = answer.text.strip()
+        for other in self.store.children(self.store.message(answer.message_id).conversation_id, answer.siblings_of):
+            if other.id != answer.message_id and other.role == "assistant" and other.content.strip() == text:
+                answer.same_as = other.id
+                self.store.delete_message(answer.message_id)
+                return
 
     def _save_now(self, answer: Answer) -> None:
         """A save while streaming never waits: when another process holds the store, the text stays in memory

@@ -29,7 +29,7 @@ from tuitune.client.adapter_names import served_name, tuitune_name
 from tuitune.client.prompt_ids import PromptIds, completion_body
 from tuitune.config import Settings
 from tuitune.errors import AdapterError, EngineError
-from tuitune.generation import BASE, Generation, GenerationStats
+from tuitune.generation import BASE, Generation, GenerationStats, Sampling
 from tuitune.server import lifecycle
 from tuitune.server.lifecycle import EnginePaths
 
@@ -306,9 +306,11 @@ class EngineClient:
         max_new_tokens: int | None = None,
         *,
         adapter: Any = _ACTIVE,
+        sampling: Sampling | None = None,
     ) -> Generation:
         """Start a streamed answer; refusals (empty or too long prompt, unknown adapter) raise here. Iterate the
-        Generation for text pieces; its stats are complete when the iteration ends."""
+        Generation for text pieces; its stats are complete when the iteration ends. `sampling`'s fields replace the
+        settings' decoding for this answer."""
         if self.info is None:
             raise EngineError("the engine is not attached yet")
         name = self.active_adapter if adapter is _ACTIVE else adapter
@@ -316,6 +318,7 @@ class EngineClient:
         stats = GenerationStats(adapter=name)
         started = time.perf_counter()
         body, path = self._chat_body(messages, self._served_model(name), max_new_tokens), "/v1/chat/completions"
+        body.update(sampling.request_fields() if sampling else {})
         if self._prompt_ids is not None:  # vLLM: the ids tuitune renders, not messages for its own template
             fitted = self._prompt_ids.fit(self.info.path, messages, self._context_budget(body["max_tokens"]))
             body, path = completion_body(body, fitted.input_ids), "/v1/completions"

@@ -11,7 +11,7 @@ _WHERE = {
     "AdapterError": "tuitune.model.adapters",
     "Engine": "tuitune.model.engine",
     "EngineError": "tuitune.model.engine",
-    "Sampling": "tuitune.model.engine",
+    "Sampling": "tuitune.generation",
     "Generation": "tuitune.generation",
     "GenerationStats": "tuitune.generation",
     "ModelInfo": "tuitune.model.loader",

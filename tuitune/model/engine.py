@@ -9,12 +9,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from tuitune.config import Settings
 from tuitune.errors import TuituneError
-from tuitune.generation import Generation, GenerationStats
+from tuitune.generation import Generation, GenerationStats, Sampling
 from tuitune.model import adapters as adapter_files
 from tuitune.model.loader import ModelInfo, load
 from tuitune.model.packing import weights_stay_packed
@@ -24,18 +23,6 @@ from tuitune.model.templates import choose_template, fingerprint, fit_messages
 
 class EngineError(TuituneError, RuntimeError):
     """A request the engine refuses; the message is for the user."""
-
-
-@dataclass(frozen=True)
-class Sampling:
-    """How one request samples; fields left None take the settings' generation values."""
-
-    max_new_tokens: int | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    repetition_penalty: float | None = None
-    seed: int | None = None
-    stop: tuple[str, ...] = ()
 
 
 _ACTIVE = object()  # generate(adapter=...) default: whatever adapter is active

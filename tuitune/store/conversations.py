@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from .db import NotFound, StoreBase, utc_now
+import contextlib
+import os
+
+from . import writers
+from .db import NotFound, StoreBase, StoreError, utc_now
 from .records import Conversation, check_text, conversation_from_row
 
 
@@ -49,6 +53,33 @@ class Conversations(StoreBase):
                 if owner != conversation_id:
                     raise ValueError(f"message {message_id} is not in conversation {conversation_id}")
             self._update_conversation(conversation_id, "active_leaf_id = ?", (message_id,))
+
+    # ---- which conversation each app process shows ----------------------------------------------------------
+    def show_conversation(self, conversation_id: int | None) -> None:
+        """Record the conversation this process shows (None: none, as it closes). Bookkeeping, so it never waits
+        and never fails: a busy or full store keeps the old row, which only marks a list entry."""
+        pid, started = writers.this_process()
+
+        def write() -> None:
+            if conversation_id is None:
+                self._execute("DELETE FROM open_conversations WHERE pid = ?", (pid,))
+            else:
+                self._execute(
+                    "INSERT OR REPLACE INTO open_conversations (pid, pid_started, conversation_id, opened_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (pid, started, conversation_id, utc_now()),
+                )
+
+        with contextlib.suppress(StoreError):
+            self._write_now(write)
+
+    def open_elsewhere(self) -> dict[int, int]:
+        """{conversation id: how many other live app processes show it}."""
+        shown: dict[int, int] = {}
+        for row in self._rows("SELECT pid, pid_started, conversation_id FROM open_conversations"):
+            if row["pid"] != os.getpid() and writers.process_alive(row["pid"], row["pid_started"]):
+                shown[row["conversation_id"]] = shown.get(row["conversation_id"], 0) + 1
+        return shown
 
     def _update_conversation(self, conversation_id: int, assignments: str, params: tuple) -> None:
         cursor = self._execute(f"UPDATE conversations SET {assignments} WHERE id = ?", (*params, conversation_id))

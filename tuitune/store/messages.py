@@ -62,7 +62,10 @@ class Messages(Conversations):
         model: str | None = None,
         stats: Mapping[str, Any] | None = None,
     ) -> int:
-        """Add a message and make it the conversation's active leaf."""
+        """Add a message and make it the conversation's active leaf. A question (role 'user') follows an answer:
+        given a question or an answer still streaming as its parent, it goes up to the nearest finished answer (or
+        the root) in the same transaction, so clients sending into one conversation at once start sibling branches,
+        never a question under a question."""
         check_choice(role, ROLES, "role")
         check_choice(status, MESSAGE_STATUSES, "status")
         check_choice(source, SOURCES, "source")
@@ -89,6 +92,8 @@ class Messages(Conversations):
                 owner = self._scalar("SELECT conversation_id FROM messages WHERE id = ?", (parent_id,))
                 if owner != conversation_id:
                     raise ValueError(f"parent {parent_id} is not in conversation {conversation_id}")
+            if role == "user":
+                values["parent_id"] = self._answer_above(parent_id)
             cursor = self._execute(f"INSERT INTO messages ({columns}) VALUES ({marks})", tuple(values.values()))
             message_id = int(cursor.lastrowid)  # type: ignore[arg-type]
             self._execute(
@@ -99,6 +104,17 @@ class Messages(Conversations):
             self._streaming.add(message_id)
             writers.STREAMING_HERE.add((self._file_key, message_id))
         return message_id
+
+    def _answer_above(self, message_id: int | None) -> int | None:
+        """`message_id` if it is a finished answer (or a system turn), else the nearest such message above it."""
+        while message_id is not None:
+            row = self._row("SELECT role, status, parent_id FROM messages WHERE id = ?", (message_id,))
+            if row is None:
+                raise NotFound(f"no message {message_id}")
+            if row["role"] != "user" and row["status"] != "streaming":
+                return message_id
+            message_id = row["parent_id"]
+        return None
 
     def update_message(
         self,
@@ -228,6 +244,24 @@ class Messages(Conversations):
             if leaf is None:
                 leaf = self.newest_leaf(None, conversation_id)
             return [] if leaf is None else self.path_to(leaf)
+
+    def changed_elsewhere(self) -> int:
+        """A number that changes whenever another connection (another client, the trainer) commits to the store:
+        one cheap read a screen can poll before it looks at what changed."""
+        return int(self._scalar("PRAGMA data_version"))
+
+    def conversation_state(self, conversation_id: int) -> tuple:
+        """A cheap fingerprint of a conversation's messages and judgements: equal while nothing in it changed
+        (new messages, streamed text saved, statuses, deletions, judgements)."""
+        row = self._row(
+            """SELECT COUNT(*) AS n, MAX(id) AS newest, TOTAL(LENGTH(content)) AS chars,
+                      SUM(status = 'streaming') AS streaming, COUNT(deleted_at) AS deleted,
+                      (SELECT MAX(j.id) FROM judgements j JOIN messages jm ON jm.id = j.message_id
+                       WHERE jm.conversation_id = ?) AS judged
+               FROM messages WHERE conversation_id = ?""",
+            (conversation_id, conversation_id),
+        )
+        return tuple(row.values()) if row else ()
 
     def mark_streaming_stopped(self) -> int:
         """Answers left 'streaming' by a writer that is gone (a killed process, or a Store closed mid-answer)

@@ -3,6 +3,7 @@ since every store on disk records by name which of them it has applied."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 
@@ -11,6 +12,7 @@ from .db import sqlite_utils
 Migrations = sqlite_utils.Migrations
 
 MIGRATIONS = Migrations("tuitune")
+log = logging.getLogger(__name__)
 
 
 @MIGRATIONS(name="0001_initial")
@@ -226,6 +228,38 @@ def _promotion(db: sqlite_utils.Database) -> None:
 @MIGRATIONS(name="0007_run_jobs")
 def _run_jobs(db: sqlite_utils.Database) -> None:
     db.executescript("ALTER TABLE runs ADD COLUMN job_id TEXT;")
+
+
+# A question follows an answer, never another question. Two clients sending into one conversation at once could
+# store a question under the other client's question (its parent came from the conversation's latest message, not
+# from the sender's own screen); each such question moves under its nearest answer (or to the root), where it is a
+# sibling branch. Imported trees keep what their file held. `open_conversations`: the conversation each app process
+# shows, so the list can mark the ones another client has open (the row of a process that is gone means nothing).
+@MIGRATIONS(name="0008_turns_and_clients")
+def _turns_and_clients(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE open_conversations (
+            pid INTEGER PRIMARY KEY,
+            pid_started TEXT,
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+            opened_at TEXT NOT NULL
+        );
+        """
+    )
+    rows = db.execute("SELECT id, parent_id, role, source FROM messages").fetchall()
+    parent = {row[0]: row[1] for row in rows}
+    role = {row[0]: row[2] for row in rows}
+    moved = 0
+    for message_id, parent_id, this_role, source in rows:
+        if this_role != "user" or source == "import" or parent_id is None or role.get(parent_id) != "user":
+            continue
+        while parent_id is not None and role.get(parent_id) == "user":
+            parent_id = parent.get(parent_id)
+        db.execute("UPDATE messages SET parent_id = ? WHERE id = ?", (parent_id, message_id))
+        moved += 1
+    if moved:
+        log.warning("moved %d questions stored under another question to their nearest answer", moved)
 
 
 def schema_version(db: sqlite_utils.Database) -> int:

@@ -55,6 +55,11 @@ def is_alive(pid: int | None, started: str | None, file_key: str, message_id: in
         return False
     if pid == os.getpid() and (started is None or started == start_token(pid)):
         return (file_key, message_id) in STREAMING_HERE
+    return process_alive(pid, started)
+
+
+def process_alive(pid: int, started: str | None) -> bool:
+    """Whether process `pid`, started at `started` (a `start_token`; None: unknown), still runs."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
