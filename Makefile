@@ -25,7 +25,7 @@ test: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 test-fast: setup
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not slow and not tmux"
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not slow and not tmux and not browser"
 
 # Static checks, in this order: ruff's rules, ruff's formatting, mypy, the import contracts (all set in pyproject.toml).
 lint: setup

@@ -12,9 +12,11 @@ from collections.abc import Iterable
 
 from textual import work
 from textual.app import App, SystemCommand
+from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
 from textual.signal import Signal
+from textual.widgets import Footer
 
 from tuitune.chat.adapters import Swap
 from tuitune.client import EngineClient
@@ -78,6 +80,22 @@ class TuituneApp(ReportsWorkerErrors, App):
     def on_ready(self) -> None:
         self.chat_screen.show_model(f"{self._model_name()} · loading…")
         self._load_model()
+        self.chat_screen.bindings_updated_signal.subscribe(self, self._draw_blurred_footer)
+        self.chat_screen.refresh_bindings()
+
+    def _draw_blurred_footer(self, screen: Screen) -> None:
+        """Textual's Footer draws its keys only while the app has focus, and in a browser the app starts without it
+        (the page's terminal has none until clicked): a new tab showed a blank footer until the first key. A footer
+        that has drawn nothing yet draws now, focus or not."""
+        if not self.app_focus:
+            for footer in screen.query(Footer):
+                if not footer.children:
+                    footer.call_next(footer.recompose)  # in the footer's own context, as Textual's compose needs
+
+    def get_key_display(self, binding: Binding) -> str:
+        """In a browser, a key the browser keeps for itself is told as the key it leaves to the page (keys.py)."""
+        told = keys.browser_key(binding.key) if self.is_web else None
+        return super().get_key_display(binding.with_key(told) if told else binding)
 
     def _model_name(self) -> str:
         settings = self.services.settings

@@ -40,7 +40,8 @@ def spoken(key: str) -> str:
 @dataclass(frozen=True)
 class Key:
     """One binding: the keys Textual matches (the first is the one people are told), the action and the footer's
-    label; `display` is the footer's name for the key where Textual's own is not the one wanted."""
+    label; `display` is the footer's name for the key where Textual's own is not the one wanted. `browser` is the
+    key told in a browser (`tuitune web`) where a desktop browser keeps the first for itself; it is bound too."""
 
     keys: str
     action: str
@@ -48,11 +49,13 @@ class Key:
     show: bool = True
     priority: bool = False
     display: str | None = None
+    browser: str = ""
 
     @property
     def names(self) -> tuple[str, ...]:
         """Every key that does this, as Textual names them."""
-        return tuple(self.keys.split(","))
+        names = tuple(self.keys.split(","))
+        return names if not self.browser or self.browser in names else (*names, self.browser)
 
     @property
     def name(self) -> str:
@@ -61,7 +64,12 @@ class Key:
 
     def binding(self) -> Binding:
         return Binding(
-            self.keys, self.action, self.label, show=self.show, key_display=self.display, priority=self.priority
+            ",".join(self.names),
+            self.action,
+            self.label,
+            show=self.show,
+            key_display=self.display,
+            priority=self.priority,
         )
 
 
@@ -87,9 +95,22 @@ def also(key: Key) -> str:
     return " / ".join(spoken(name) for name in key.names[1:])
 
 
+def in_browser(key: Key) -> str:
+    """' (ctrl+o in a browser)' for a key a desktop browser keeps for itself, else ''."""
+    return f" ({spoken(key.browser)} in a browser)" if key.browser else ""
+
+
+def browser_key(key: str) -> str | None:
+    """The key told in a browser instead of `key` (a Textual key name), where a desktop browser keeps `key`."""
+    return _BROWSER.get(key)
+
+
 # ---- the keys, one class per screen or widget ----------------------------------------------------------------------
+# A desktop browser keeps some keys for itself, so a page never sees them: Chromium ctrl+n, ctrl+t, ctrl+w (and with
+# shift, ctrl+tab, ctrl+page up/down, ctrl+shift+q); Firefox on Linux ctrl+q as well. Under `tuitune web` the footer
+# and the palette tell each such key's `browser` key instead. F-keys reach the page (xterm.js takes them).
 class Application(Keys):
-    QUIT = Key("ctrl+q", "quit", "Quit", priority=True)
+    QUIT = Key("ctrl+q", "quit", "Quit", priority=True, browser="f10")  # F10 quits htop and mc too
 
 
 class Chat(Keys):
@@ -101,14 +122,14 @@ class Chat(Keys):
     REGENERATE = Key("f4", "regenerate", "Regen", priority=True)
     STOP = Key("escape", "stop", "Stop")
     TRAIN = Key("f5", "train", "Train", priority=True)
-    TRAIN_OPTIONS = Key("ctrl+t,shift+f5", "train_options", "Train…", show=False, priority=True)
+    TRAIN_OPTIONS = Key("ctrl+t,shift+f5", "train_options", "Train…", show=False, priority=True, browser="shift+f5")
     TRAINING_PANEL = Key("ctrl+r", "toggle_training", "Run panel", show=False, priority=True)
     ADAPTERS = Key("f7", "adapters", "Adapters", show=False, priority=True)
     SYSTEM_PROMPT = Key("f6", "system_prompt", "System prompt", show=False, priority=True)
     CURATE = Key("f8", "curate", "Curate", show=False, priority=True)
     AB_TEST = Key("f9", "ab_test", "A/B", show=False, priority=True)
     AB_NEW = Key("ctrl+b", "ab_new", "A/B new adapter", show=False, priority=True)
-    NEW = Key("ctrl+n", "new_conversation", "New")
+    NEW = Key("ctrl+n", "new_conversation", "New", browser="ctrl+o")
     LIST = Key("ctrl+s", "toggle_conversations", "List")
 
 
@@ -198,6 +219,7 @@ ALL: tuple[type[Keys], ...] = (
     Adapters,
     Editor,
 )
+_BROWSER = {key.names[0]: key.browser for source in ALL for key in source.all() if key.browser}
 
 
 # ---- the help screen and the README ---------------------------------------------------------------------------------
@@ -239,7 +261,8 @@ SECTIONS = (
             ),
             Row(
                 (Chat.TRAIN_OPTIONS,),
-                f"train with options: method, epochs, max steps, learning rate (also {also(Chat.TRAIN_OPTIONS)})",
+                f"train with options: method, epochs, max steps, learning rate (also {also(Chat.TRAIN_OPTIONS)}, "
+                "in a browser too)",
             ),
             Row((Chat.TRAINING_PANEL,), "show / hide the training panel (progress, loss curve, ETA)"),
             Row((Chat.ADAPTERS,), "adapters: switch, promote, roll back, base, delete"),
@@ -250,11 +273,11 @@ SECTIONS = (
                 (Chat.AB_NEW,),
                 "blind A/B of the last run's adapter against the model live before it, on your held-out prompts",
             ),
-            Row((Chat.NEW,), "new conversation"),
+            Row((Chat.NEW,), f"new conversation{in_browser(Chat.NEW)}"),
             Row((Chat.LIST,), "show / hide the conversation list"),
             Row((), "command palette (every action by name)", App.COMMAND_PALETTE_BINDING),
             Row((Chat.HELP, Curate.HELP), "this help", either(Chat.HELP, " / ")),
-            Row((Application.QUIT,), "quit (an answer in flight is stopped and kept)"),
+            Row((Application.QUIT,), f"quit: an answer in flight is stopped and kept{in_browser(Application.QUIT)}"),
         ),
     ),
     Section(
@@ -369,9 +392,14 @@ class Command:
 
     @property
     def text(self) -> str:
+        return self.told(in_a_browser=False)
+
+    def told(self, in_a_browser: bool) -> str:
+        """The help, ending with the key people are told: in a browser, the key it leaves to the page."""
         if self.key is None:
             return self.help
-        return f"{self.help} ({' '.join(part for part in (self.key.name, self.when) if part)})"
+        name = spoken(self.key.browser) if in_a_browser and self.key.browser else self.key.name
+        return f"{self.help} ({' '.join(part for part in (name, self.when) if part)})"
 
 
 COMMANDS = (
@@ -409,7 +437,8 @@ def palette(app: App, chat: Screen) -> Iterator[SystemCommand]:
     """The palette's entries for the chat screen; each runs its action as its key would."""
     for command in COMMANDS:
         action = command.action or (command.key.action if command.key else "")
-        yield SystemCommand(command.title, command.text, partial(app.run_action, action, chat, {"screen": chat}))
+        run = partial(app.run_action, action, chat, {"screen": chat})
+        yield SystemCommand(command.title, command.told(in_a_browser=app.is_web), run)
 
 
 if __name__ == "__main__":
