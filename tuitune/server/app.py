@@ -23,11 +23,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tuitune.generation import BASE
 from tuitune.server import protocol
+from tuitune.server.adapter_folder import checked_folder
+from tuitune.server.bodies import read_json
 from tuitune.server.host import EngineHost
 from tuitune.server.jobs_api import job_routes
+from tuitune.server.memory import TrimAfterBigBodies
 from tuitune.server.protocol import ApiError
-
-MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
 def make_server_app(host: EngineHost, api_key: str = "") -> ASGIApp:
@@ -41,11 +42,15 @@ def make_server_app(host: EngineHost, api_key: str = "") -> ASGIApp:
     async def status(_: Request) -> Response:
         return JSONResponse(host.status())
 
+    async def keepalive(_: Request) -> Response:
+        host.touch()
+        return JSONResponse({"status": "ok"})
+
     async def models(_: Request) -> Response:
         return JSONResponse({"object": "list", "data": host.models()})
 
     async def chat_completions(request: Request) -> Response:
-        chat = protocol.parse_chat(await _json(request))
+        chat = protocol.parse_chat(await read_json(request))
         engine = host.require_ready()
         adapter = host.adapter_for(chat.model)
         from tuitune.model import EngineError, PromptTooLong, Sampling  # no torch until the engine runs
@@ -76,11 +81,10 @@ def make_server_app(host: EngineHost, api_key: str = "") -> ASGIApp:
         return await _collect(request, queue, cancel, host, name, generation)
 
     async def load_adapter(request: Request) -> Response:
-        body = await _json(request)
-        name, path = body.get("lora_name"), body.get("lora_path")
+        body = await read_json(request)
+        name = body.get("lora_name")
         _check_name(name, host)
-        if not isinstance(path, str) or not path:
-            raise ApiError(400, "'lora_path' must be the adapter's folder", "lora_path")
+        path = await asyncio.to_thread(checked_folder, body.get("lora_path"))  # before the engine's lock, never in it
         engine = host.require_ready()
         if name in engine.loaded_adapters and not body.get("load_inplace", False):
             raise ApiError(400, f"The lora adapter '{name}' has already been loaded.", "lora_name")
@@ -95,9 +99,10 @@ def make_server_app(host: EngineHost, api_key: str = "") -> ASGIApp:
         )
 
     async def unload_adapter(request: Request) -> Response:
-        name = (await _json(request)).get("lora_name")
+        name = (await read_json(request)).get("lora_name")
+        _check_name(name, host)
         engine = host.require_ready()
-        if not isinstance(name, str) or name not in engine.loaded_adapters:
+        if name not in engine.loaded_adapters:
             raise ApiError(404, f"The lora adapter '{name}' cannot be found.", "lora_name")
         await asyncio.to_thread(engine.unload_adapter, name)
         return PlainTextResponse(f"Success: LoRA adapter '{name}' removed successfully.")
@@ -105,6 +110,7 @@ def make_server_app(host: EngineHost, api_key: str = "") -> ASGIApp:
     routes = [
         Route("/health", health, methods=["GET"]),
         Route("/tuitune/status", status, methods=["GET"]),
+        Route("/tuitune/keepalive", keepalive, methods=["POST"]),
         Route("/v1/status", status, methods=["GET"]),
         Route("/v1/models", models, methods=["GET"]),
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
@@ -114,23 +120,11 @@ def make_server_app(host: EngineHost, api_key: str = "") -> ASGIApp:
     if host.jobs is not None:
         routes += job_routes(host.jobs)
     handlers = {ApiError: _api_error, HTTPException: _http_error, Exception: _unexpected}
-    app = Starlette(routes=routes, exception_handlers=handlers)
+    app = TrimAfterBigBodies(Starlette(routes=routes, exception_handlers=handlers))
     return _BearerAuth(app, api_key) if api_key else app
 
 
 # ---- request plumbing ------------------------------------------------------------------------------------------
-async def _json(request: Request) -> dict[str, Any]:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise ApiError(413, f"the request body is over {MAX_BODY_BYTES // 2**20} MB")
-    body = b""
-    async for part in request.stream():
-        body += part
-        if len(body) > MAX_BODY_BYTES:
-            raise ApiError(413, f"the request body is over {MAX_BODY_BYTES // 2**20} MB")
-    return protocol.parse_json(body)
-
-
 def _check_name(name: Any, host: EngineHost) -> None:
     if not isinstance(name, str) or not name or len(name) > 64 or not set(name) <= protocol.NAME_CHARS:
         raise ApiError(400, "'lora_name' must be 1-64 letters, digits, '.', '_' or '-'", "lora_name")
@@ -218,7 +212,9 @@ async def _collect(
 # ---- errors ----------------------------------------------------------------------------------------------------
 async def _api_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return JSONResponse(exc.body(), status_code=exc.status)
+    # Refused before its body was read: close, so the rest of a huge or dripping body is never read either.
+    headers = {"Connection": "close"} if exc.status in (408, 413) else None
+    return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
 
 async def _http_error(_: Request, exc: Exception) -> Response:

@@ -91,8 +91,14 @@ class EngineHost:
             self.served += 1
             self._last_used = time.monotonic()
 
+    def touch(self) -> None:
+        """A client that is open but quiet (an app showing a conversation) still counts as use."""
+        with self._count:
+            self._last_used = time.monotonic()
+
     def idle_for(self) -> float:
-        """Seconds since the last request ended or the last job was running or queued; 0 while either is."""
+        """Seconds since the last request ended, the last keepalive came, or the last job was running or queued; 0
+        while a request or a job is."""
         busy_with_jobs = self.jobs is not None and self.jobs.busy()
         with self._count:
             if self._in_flight or busy_with_jobs:

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tuitune.server import protocol
+from tuitune.server.bodies import read_json
 from tuitune.server.finetune_files import MAX_FILE_BYTES
 from tuitune.server.jobs import Jobs
 from tuitune.server.protocol import ApiError
@@ -51,7 +51,7 @@ def job_routes(jobs: Jobs) -> list[Route]:
         return JSONResponse(jobs.files.delete(request.path_params["file_id"]))
 
     async def create_job(request: Request) -> Response:
-        body = protocol.parse_json(await request.body())
+        body = await read_json(request)
         return JSONResponse(await asyncio.to_thread(jobs.create, body))
 
     async def list_jobs(request: Request) -> Response:

@@ -17,6 +17,11 @@ from tuitune.errors import TuituneError
 ROLES = ("system", "user", "assistant")
 MAX_TOKENS_LIMIT = 32768
 MAX_STOPS = 4
+MAX_STOP_CHARS = 256  # held-back text is matched against each stop at every token
+MAX_MODEL_CHARS = 256
+# Ten times the app's own prompt limit (tuitune.chat.session.MAX_PROMPT_CHARS) in all of a request's messages: more
+# than any context window holds, and refused before a tokenizer spends seconds and hundreds of MB on it.
+MAX_PROMPT_CHARS = 1_000_000
 NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")  # adapter names
 _ERROR_TYPES = {
     400: "BadRequestError",
@@ -41,7 +46,13 @@ class ApiError(TuituneError):
 
 
 def error_body(status: int, message: str, param: str | None = None) -> dict[str, Any]:
+    message, param = _encodable(message), _encodable(param) if param is not None else None
     return {"error": {"message": message, "type": _ERROR_TYPES.get(status, "APIError"), "param": param, "code": status}}
+
+
+def _encodable(text: str) -> str:
+    """A lone surrogate a client sent must not stop the reply that refuses it: shown as its escape."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -65,12 +76,33 @@ def parse_json(raw: bytes) -> dict[str, Any]:
         raise ApiError(400, "the request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise ApiError(400, "the request body must be a JSON object")
+    for name, value in body.items():  # valid JSON ("\\ud800"), but no UTF-8 text: nothing downstream can encode it
+        if _has_lone_surrogate(name) or _has_lone_surrogate(value):
+            raise ApiError(400, f"'{name}' holds a lone UTF-16 surrogate (\\ud800-\\udfff), which is not text", name)
     return body
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    return True
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 def parse_chat(body: dict[str, Any]) -> ChatRequest:
     model = body.get("model")
-    if not isinstance(model, str) or not model:
+    if not isinstance(model, str) or not model or len(model) > MAX_MODEL_CHARS:
         raise ApiError(400, "'model' must name the base model or a loaded adapter", "model")
     if body.get("n", 1) != 1:
         raise ApiError(400, "only n=1 is supported", "n")
@@ -78,14 +110,14 @@ def parse_chat(body: dict[str, Any]) -> ChatRequest:
     if not isinstance(stream, bool):
         raise ApiError(400, "'stream' must be true or false", "stream")
     options = body.get("stream_options") or {}
-    if not isinstance(options, dict):
-        raise ApiError(400, "'stream_options' must be an object", "stream_options")
+    if not isinstance(options, dict) or not isinstance(options.get("include_usage", False), bool):
+        raise ApiError(400, "'stream_options' must be an object with include_usage true or false", "stream_options")
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
     return ChatRequest(
         model=model,
         messages=_messages(body.get("messages")),
         stream=stream,
-        include_usage=bool(options.get("include_usage", False)),
+        include_usage=options.get("include_usage", False),
         max_tokens=_number(max_tokens, "max_tokens", int, 1, MAX_TOKENS_LIMIT),
         temperature=_number(body.get("temperature"), "temperature", float, 0.0, 2.0),
         top_p=_number(body.get("top_p"), "top_p", float, 1e-6, 1.0),
@@ -105,6 +137,9 @@ def _messages(value: Any) -> list[dict[str, str]]:
         messages.append({"role": message["role"], "content": _content(message.get("content"), index)})
     if messages[-1]["role"] != "user":
         raise ApiError(400, "the last message must be the user's", "messages")
+    if sum(len(message["content"]) for message in messages) > MAX_PROMPT_CHARS:
+        too_long = f"the messages hold over {MAX_PROMPT_CHARS:,} characters; no context window takes that"
+        raise ApiError(400, too_long, "messages")
     return messages
 
 
@@ -133,8 +168,14 @@ def _stops(value: Any) -> tuple[str, ...]:
     if value is None:
         return ()
     stops = [value] if isinstance(value, str) else value
-    if not isinstance(stops, list) or len(stops) > MAX_STOPS or not all(isinstance(s, str) and s for s in stops):
-        raise ApiError(400, f"'stop' must be a non-empty string or a list of at most {MAX_STOPS}", "stop")
+    if (
+        not isinstance(stops, list)
+        or len(stops) > MAX_STOPS
+        or not all(isinstance(s, str) and 0 < len(s) <= MAX_STOP_CHARS for s in stops)
+    ):
+        raise ApiError(
+            400, f"'stop' must be a string or a list of at most {MAX_STOPS}, each 1-{MAX_STOP_CHARS} characters", "stop"
+        )
     return tuple(stops)
 
 
