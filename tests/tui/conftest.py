@@ -17,10 +17,11 @@ def short_engine(clean_engine):
 @pytest.fixture
 def app_for(settings, store):
     """`app_for(engine, with_settings=None)`: the app as `make_app` builds it, over this test's store, the given
-    engine client, and this test's settings unless others are given."""
+    engine client, and this test's settings unless others are given; it opens the latest conversation (as
+    `tuitune --continue`), so what a test put in the store is on the screen."""
 
     def build(engine, with_settings=None):
-        return make_app(with_settings or settings, store=store, engine=engine)
+        return make_app(with_settings or settings, store=store, engine=engine, continue_latest=True)
 
     return build
 

@@ -78,11 +78,24 @@ async def test_conversations_are_where_they_were_after_a_restart(settings, store
     async with make_app(settings, store=store, engine=short_engine).run_test(size=SIZE) as pilot:
         await send(pilot, "Remember me")
         await pilot.press("f2")
-    app = make_app(settings, store=store, engine=short_engine)
+    app = make_app(settings, store=store, engine=short_engine, continue_latest=True)  # tuitune --continue
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         text = screen_text(app)
         assert "Remember me" in text and "▲ good" in text and "▲1" in text
+        continued = app.chat_screen.conversation_id
+    app = make_app(settings, store=store, engine=short_engine)  # a new client gets a place of its own
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.chat_screen.conversation_id != continued
+        assert "Remember me" in widget_text(app, app.chat_screen.query_one(ConversationList))
+        assert "▲ good" not in screen_text(app)
+        empty = app.chat_screen.conversation_id
+    app = make_app(settings, store=store, engine=short_engine)  # and reuses an empty one nobody shows
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.chat_screen.conversation_id == empty
+        assert len(store.conversations()) == 2
 
 
 async def test_system_prompt_pick_and_type(app_for, short_engine, store):

@@ -138,7 +138,7 @@ async def settled(pilot) -> None:
 
 
 def app_with(settings, store, replies: list[str] | None = None):
-    return make_app(settings, store=store, engine=SwappingEngine(settings, replies))
+    return make_app(settings, store=store, engine=SwappingEngine(settings, replies), continue_latest=True)
 
 
 # ---- curate (F8) ---------------------------------------------------------------------------------------------------

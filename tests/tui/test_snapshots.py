@@ -34,13 +34,13 @@ def fill(store) -> int:
 
 
 def test_chat_screen_empty(snap_compare, settings, store):
-    app = make_app(settings, store=store, engine=ScriptedEngine())
+    app = make_app(settings, store=store, engine=ScriptedEngine(), continue_latest=True)
     assert snap_compare(app, terminal_size=SIZE, run_before=ready)
 
 
 def test_judged_conversation_with_siblings(snap_compare, settings, store):
     fill(store)
-    app = make_app(settings, store=store, engine=ScriptedEngine())
+    app = make_app(settings, store=store, engine=ScriptedEngine(), continue_latest=True)
 
     async def select_the_edited_answer(pilot) -> None:
         await ready(pilot)
@@ -50,7 +50,7 @@ def test_judged_conversation_with_siblings(snap_compare, settings, store):
 
 
 def test_help_screen(snap_compare, settings, store):
-    app = make_app(settings, store=store, engine=ScriptedEngine())
+    app = make_app(settings, store=store, engine=ScriptedEngine(), continue_latest=True)
 
     async def open_help(pilot) -> None:
         await ready(pilot)

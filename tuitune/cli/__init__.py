@@ -31,15 +31,18 @@ class TuituneGroup(click.Group):
 @click.option("--home", type=click.Path(file_okay=False), help="where all state lives (env TUITUNE_HOME)")
 @click.option("--model", "model_spec", help=f"{EMBEDDED}, a model folder, a .gguf file or a hub id")
 @click.option("--quant", type=click.Choice(QUANTS), help="weight quantization (default 4bit nf4)")
+@click.option(
+    "--continue", "continue_latest", is_flag=True, help="open the latest conversation (default: one of its own)"
+)
 @click.version_option(package_name="tuitune")
 @click.pass_context
-def cli(ctx: click.Context, home: str | None, model_spec: str | None, quant: str | None) -> None:
+def cli(ctx: click.Context, home: str | None, model_spec: str | None, quant: str | None, continue_latest: bool) -> None:
     """Chat with a 4-bit model, judge its answers, train a LoRA adapter on your judgements."""
     ctx.obj = run_guarded(lambda: CliContext.create(home, {"model.spec": model_spec, "model.quant": quant}))
     if ctx.invoked_subcommand is None:
         from tuitune.cli.tui import open_tui
 
-        run_guarded(lambda: open_tui(ctx.obj))
+        run_guarded(lambda: open_tui(ctx.obj, continue_latest))
 
 
 def _register() -> None:

@@ -9,11 +9,11 @@ import click
 from tuitune.cli.context import EX_SOFTWARE, CliContext
 
 
-def open_tui(ctx: CliContext) -> None:
+def open_tui(ctx: CliContext, continue_latest: bool = False) -> None:
     from tuitune.server import lifecycle
     from tuitune.tui.app import make_app
 
-    app = make_app(ctx.settings)
+    app = make_app(ctx.settings, continue_latest=continue_latest)
     app.run()
     if app.crash_line:  # Textual printed the traceback; this says where it is kept
         click.echo(f"tuitune: error: {app.crash_line}", err=True)

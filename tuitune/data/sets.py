@@ -87,6 +87,17 @@ def trainable_counts(store: Store, settings: Settings) -> dict[str, int]:
     return _plan(store, settings, store.trainable_judgements())[2]
 
 
+def counts_and_why_not(store: Store, settings: Settings, turn_id: int | None) -> tuple[dict[str, int], str]:
+    """`trainable_counts`, and why the judgements of the answers to user turn `turn_id` will not train ('' when
+    they will): what the status line says after a judgement that only measures."""
+    held, measured, counts = _plan(store, settings, store.trainable_judgements())
+    if turn_id in measured:
+        return counts, "this question is a check question (an eval prompt): it measures adapters, it never trains"
+    if turn_id in held:
+        return counts, "held out for measuring: this question's judgements measure each new adapter, never train it"
+    return counts, ""
+
+
 def _judged(answer: Message) -> Judged:
     assert answer.parent_id is not None and answer.judgement is not None  # what `Store.trainable_answers` holds
     return Judged(answer.id, answer.parent_id, answer.judgement)

@@ -60,9 +60,10 @@ class TuituneApp(ReportsWorkerErrors, App):
             super().__init__()
             self.swap = swap
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, continue_latest: bool = False) -> None:
         super().__init__()
         self.services = services
+        self.continue_latest = continue_latest
         self.model_ready = threading.Event()  # set when loading ends, well or badly
         self.model_error = ""  # why it ended badly; written before model_ready is set
         self.crash_line = ""  # set when an exception nothing caught ended the app: what failed, where it is logged
@@ -193,8 +194,17 @@ class TuituneApp(ReportsWorkerErrors, App):
         open_export(self, self.services.store, self.services.settings)
 
 
-def make_app(settings: Settings, *, store: Store | None = None, engine: EngineClient | None = None) -> TuituneApp:
+def make_app(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    engine: EngineClient | None = None,
+    continue_latest: bool = False,
+) -> TuituneApp:
     """The app over `settings`; the store is opened and the engine client created unless given (`open_services`).
+    It opens a conversation of its own (an empty one nobody else shows, or a new one), or with `continue_latest`
+    the latest.
     A store opened here waits briefly: a write must never freeze the event loop for long while another process
     holds the store."""
-    return TuituneApp(open_services(settings, store=store, engine=engine, busy_wait_s=2.0, on_busy=lambda: None))
+    services = open_services(settings, store=store, engine=engine, busy_wait_s=2.0, on_busy=lambda: None)
+    return TuituneApp(services, continue_latest)

@@ -33,7 +33,7 @@ def job_server(engine, tiny_settings, tmp_path):
 def terminal(server, settings, store):
     """One app with its own engine client on the job server: what a terminal running `tuitune` is."""
     client = EngineClient(settings, url=server.url)
-    return client, make_app(settings, store=store, engine=client)
+    return client, make_app(settings, store=store, engine=client, continue_latest=True)
 
 
 async def test_a_job_started_in_one_terminal_is_followed_and_swapped_in_by_another(job_server, store):

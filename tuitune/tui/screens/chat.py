@@ -6,6 +6,7 @@ that reports back with messages, so the event loop never runs model code."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -23,9 +24,10 @@ from textual.worker import get_current_worker
 from tuitune.chat import ABTest, Answer, ChatError, system_prompt_names
 from tuitune.chat.adapters import Swap
 from tuitune.data.evalsets import EvalSetError
-from tuitune.data.sets import trainable_counts
+from tuitune.data.sets import counts_and_why_not
 from tuitune.errors import TuituneError
 from tuitune.generation import BASE
+from tuitune.store import NotFound
 from tuitune.store.records import Message as StoredMessage
 from tuitune.textsafe import one_line
 from tuitune.tui import keys
@@ -45,6 +47,8 @@ from tuitune.tui.widgets.status_bar import StatusBar
 
 Start = Callable[[threading.Event], Answer]
 DRAW_EVERY_S = 0.1
+FOLLOW_EVERY_S = 0.5  # how often the screen looks for another client's changes (one cheap read)
+EMPTY_LOOKED_AT = 20  # a new client reuses an empty conversation among the newest this many
 
 
 class ChatScreen(ReportsWorkerErrors, Screen):
@@ -61,20 +65,29 @@ class ChatScreen(ReportsWorkerErrors, Screen):
             self.message_id, self.text = message_id, text
 
     class AnswerEnded(Message):
-        def __init__(self, message_id: int | None, status: str, stats: Any = None, error: str = "") -> None:
+        def __init__(
+            self, message_id: int | None, status: str, stats: Any = None, error: str = "", same_as: int | None = None
+        ) -> None:
             super().__init__()
             self.message_id, self.status, self.stats, self.error = message_id, status, stats, error
+            self.same_as = same_as  # a regeneration that repeated this answer, and was not kept
 
     class Counted(Message):
         """What a run would train on now, or why it cannot be counted (an eval file that cannot be read)."""
 
         def __init__(
-            self, counts: dict[str, int] | None, error: str = "", since_run: int = 0, judged: bool = False
+            self,
+            counts: dict[str, int] | None,
+            error: str = "",
+            since_run: int = 0,
+            judged: bool = False,
+            why_not: str = "",
         ) -> None:
             super().__init__()
             self.counts, self.error = counts, error
             self.since_run = since_run  # judgements since the last run, for train.auto_after
             self.judged = judged  # counted after a judgement made here: one that may start a run
+            self.why_not = why_not  # why the judgement just made will not train ('' when it will)
 
     def __init__(self, host: Host) -> None:
         """`host` (the app) gives the services and says whether the model is in."""
@@ -82,6 +95,13 @@ class ChatScreen(ReportsWorkerErrors, Screen):
         self.host = host
         self.chat, self.store = host.services.chat, host.services.store
         self.conversation_id: int | None = None
+        # Where the branch this screen shows ends. Each client keeps its own: another terminal or tab on the same
+        # conversation has its own, and a question goes after this screen's answer, never after theirs.
+        self.leaf_id: int | None = None
+        self.seen_version = -1  # the store's change counter when this screen last looked (`follow_others`)
+        self.seen_state: tuple = ()  # the shown conversation's fingerprint then
+        self.listed: tuple = ()  # what the conversation list shows
+        self.liveness_checked = 0.0
         self.cancel: threading.Event | None = None
         self.streaming_id: int | None = None
         self.streamed = ""  # the answer in flight as received so far; the store may be behind or ahead
@@ -101,10 +121,25 @@ class ChatScreen(ReportsWorkerErrors, Screen):
 
     async def on_mount(self) -> None:
         self.host.adapter_changed.subscribe(self, self.show_adapter)
-        conversations = self.store.conversations()
-        await self.open_conversation(conversations[0].id if conversations else self.chat.new_conversation())
+        await self.open_conversation(self._first_conversation())
         self.refresh_counts()
         self.query_one(PromptInput).focus()
+        self.set_interval(FOLLOW_EVERY_S, self.follow_others)
+
+    def on_unmount(self) -> None:
+        self.store.show_conversation(None)
+
+    def _first_conversation(self) -> int:
+        """Each new client gets its own place: an empty conversation no other client shows, else a new one. Asked
+        to continue (`tuitune --continue`), the latest conversation."""
+        conversations = self.store.conversations()
+        if self.host.continue_latest and conversations:
+            return conversations[0].id
+        elsewhere = self.store.open_elsewhere()
+        for conversation in conversations[:EMPTY_LOOKED_AT]:
+            if conversation.id not in elsewhere and not self.store.children(conversation.id, None):
+                return conversation.id
+        return self.chat.new_conversation()
 
     # ---- showing ---------------------------------------------------------------------------------------------
     @property
@@ -116,9 +151,35 @@ class ChatScreen(ReportsWorkerErrors, Screen):
         return self.query_one(StatusBar)
 
     async def open_conversation(self, conversation_id: int, select_id: int | None = None) -> None:
-        self.conversation_id = conversation_id
-        self.query_one(ConversationList).show(self.store.conversations(), conversation_id)
+        """Show a conversation; another one opens at its latest branch, the one shown keeps this screen's own."""
+        if conversation_id != self.conversation_id:
+            self.conversation_id, self.leaf_id = conversation_id, None
+            self.store.show_conversation(conversation_id)
+        self.show_list()
         await self.reload(select_id)
+
+    def show_list(self) -> None:
+        """The conversation list, each one another client shows marked; redrawn only when it changed."""
+        conversations, elsewhere = self.store.conversations(), self.store.open_elsewhere()
+        listed = (tuple((c.id, c.title) for c in conversations), tuple(sorted(elsewhere.items())), self.conversation_id)
+        if listed != self.listed:
+            self.listed = listed
+            self.query_one(ConversationList).show(conversations, self.conversation_id, elsewhere)
+
+    def branch(self) -> list[StoredMessage]:
+        """Root to this screen's leaf; without one (or when another client deleted it), the conversation's latest
+        branch, whose end becomes this screen's leaf."""
+        assert self.conversation_id is not None
+        if self.leaf_id is not None:
+            try:
+                leaf = self.store.message(self.leaf_id)
+            except NotFound:
+                leaf = None
+            if leaf is not None and leaf.deleted_at is None and leaf.conversation_id == self.conversation_id:
+                return self.store.path_to(leaf.id)
+        path = self.store.branch(self.conversation_id)
+        self.leaf_id = path[-1].id if path else None
+        return path
 
     async def reload(self, select_id: int | None = None) -> None:
         assert self.conversation_id is not None
@@ -127,7 +188,8 @@ class ChatScreen(ReportsWorkerErrors, Screen):
         if conversation.system_prompt:
             title.append(f" · system: {one_line(conversation.system_prompt, 20)}", style="italic")
         self.messages.border_title = title
-        shown = [self._shown(m) for m in self.store.branch(self.conversation_id)]
+        self.seen_state = self.store.conversation_state(self.conversation_id)
+        shown = [self._shown(m) for m in self.branch()]
         self.unshown = ""  # the answer in flight is drawn whole by the reload
         await self.messages.show(shown, select_id)
 
@@ -135,25 +197,68 @@ class ChatScreen(ReportsWorkerErrors, Screen):
         if message.id == self.streaming_id:
             message = replace(message, content=self.streamed)
         ids = [m.id for m in self.store.siblings(message.id)]
-        return Shown(message, ids.index(message.id) + 1, len(ids))
+        elsewhere = message.status == "streaming" and message.id != self.streaming_id
+        return Shown(message, ids.index(message.id) + 1, len(ids), streaming_elsewhere=elsewhere)
+
+    # ---- other clients on the same store -----------------------------------------------------------------------
+    async def follow_others(self) -> None:
+        """A few times a second, one cheap read: has another client (a terminal, a browser tab, `ask`) written to
+        the store? Then the list and, when it changed, the conversation shown are brought up to date."""
+        version = self.store.changed_elsewhere()
+        if version == self.seen_version:
+            await self._check_writers()
+            return
+        self.seen_version = version
+        self.show_list()
+        if self.conversation_id is not None and self.store.conversation_state(self.conversation_id) != self.seen_state:
+            await self.follow()
+
+    async def _check_writers(self) -> None:
+        """An answer another client was streaming stays 'streaming' in the store when that client is killed: every
+        few seconds while one is shown, answers whose writer is gone are marked stopped."""
+        shown = self.messages.views
+        if not any(v.shown.streaming_elsewhere for v in shown) or time.monotonic() - self.liveness_checked < 2:
+            return
+        self.liveness_checked = time.monotonic()
+        if self.store.mark_streaming_stopped():
+            await self.follow()
+
+    async def follow(self) -> None:
+        """Turns another client added below this screen's leaf are followed (unless an answer is on its way here),
+        an answer another client streams fills in, sibling counts, judgements and statuses update. A change of the
+        messages shown redraws the branch; otherwise only what changed is redrawn."""
+        assert self.conversation_id is not None
+        if self.cancel is None and self.leaf_id is not None:
+            self.leaf_id = self.store.newest_leaf(self.leaf_id)
+        path = self.branch()
+        views = self.messages.views
+        if [v.message_id for v in views] != [m.id for m in path]:
+            await self.reload(self.messages.selected_id)
+            return
+        self.seen_state = self.store.conversation_state(self.conversation_id)
+        for view, message in zip(views, path, strict=True):
+            if message.id != self.streaming_id:
+                await view.show_again(self._shown(message))
 
     def refresh_message(self, message_id: int) -> None:
         view = self.messages.view_for(message_id)
         if view is not None:
             view.update_header(self._shown(self.store.message(message_id)))
 
-    def refresh_counts(self, judged: bool = False) -> None:
-        """`judged`: after a judgement made in this app, which may start a run (train.auto_after)."""
-        self._count_trainable(judged)
+    def refresh_counts(self, judged: bool = False, turn_id: int | None = None) -> None:
+        """`judged`: after a judgement made in this app, which may start a run (train.auto_after); `turn_id`: the
+        user turn whose answer was judged, to say why that judgement will not train when it will not."""
+        self._count_trainable(judged, turn_id)
 
     @work(thread=True, exit_on_error=False, exclusive=True, group="counts")
-    def _count_trainable(self, judged: bool) -> None:
+    def _count_trainable(self, judged: bool, turn_id: int | None) -> None:
         """The status bar's figures are the training set's own (`trainable_counts`: held-out prompts and turns that
         repeat an eval prompt left out), so the bar never promises an example the trainer drops. That reads every
         judged answer and the eval files: off the event loop, the newest count only."""
         try:
             since = self.store.judgements_since_last_run() if self.chat.settings.train.auto_after else 0
-            counted = self.Counted(trainable_counts(self.store, self.chat.settings), since_run=since, judged=judged)
+            counts, why_not = counts_and_why_not(self.store, self.chat.settings, turn_id)
+            counted = self.Counted(counts, since_run=since, judged=judged, why_not=why_not)
         except (TuituneError, EvalSetError) as exc:
             counted = self.Counted(None, str(exc))
         if not get_current_worker().is_cancelled:
@@ -163,6 +268,8 @@ class ChatScreen(ReportsWorkerErrors, Screen):
     def counted(self, event: Counted) -> None:
         if event.counts is not None:
             self.status.show(counts=event.counts)
+            if event.why_not:
+                self.say(f"this judgement will not train: {event.why_not}")
             self._keep_learning(event.since_run, event.judged)
         elif event.error != self.count_error:
             self.say(f"cannot count the training set: {event.error}", "error")
@@ -211,11 +318,12 @@ class ChatScreen(ReportsWorkerErrors, Screen):
             return
         assert self.conversation_id is not None
         try:
-            user_id = self.chat.send(self.conversation_id, event.text)
+            user_id = self.chat.send(self.conversation_id, event.text, after=self.leaf_id)
         except ChatError as exc:
             self.say(str(exc), "error")
             return
         self.query_one(PromptInput).sent(event.text)  # keeps what was typed after the Enter
+        self.leaf_id = user_id
         await self.open_conversation(self.conversation_id)
         self.generate(lambda cancel: self.chat.answer(user_id, cancel))
 
@@ -256,13 +364,16 @@ class ChatScreen(ReportsWorkerErrors, Screen):
             answer.error = answer.error or str(exc)
         except Exception as exc:  # a bug: the same, and the traceback is logged
             answer.error = unexpected(self.app, exc, "the answer")
-        self.post_message(self.AnswerEnded(answer.message_id, answer.status, answer.stats, answer.error))
+        self.post_message(
+            self.AnswerEnded(answer.message_id, answer.status, answer.stats, answer.error, same_as=answer.same_as)
+        )
 
     @on(AnswerStarted)
     async def answer_started(self, event: AnswerStarted) -> None:
         self.streaming_id, self.streamed, self.unshown = event.message_id, "", ""
         self.status.show(activity="answering… (Esc stops)")
         if self.store.message(event.message_id).conversation_id == self.conversation_id:
+            self.leaf_id = event.message_id
             await self.reload(self.messages.selected_id)
         self.drawing = self.set_interval(DRAW_EVERY_S, self.draw_streamed)
 
@@ -295,12 +406,26 @@ class ChatScreen(ReportsWorkerErrors, Screen):
         self.status.show(activity="", speed=speed)
         if event.error:
             self.say(f"the answer failed: {event.error}", "error")
-        if event.message_id is not None:
+        if event.same_as is not None:
+            await self._repeated(event.same_as)
+        elif event.message_id is not None:
             view = self.messages.view_for(event.message_id)
             if view is not None:
                 await view.end_stream()
                 self.refresh_message(event.message_id)
         self.refresh_counts()
+
+    async def _repeated(self, same_as: int) -> None:
+        """F4 sampled the very answer already there: nothing new was kept, and the screen goes back to it."""
+        if self.leaf_id is not None and self.store.message(self.leaf_id).deleted_at is not None:
+            self.leaf_id = self.store.newest_leaf(same_as)
+        await self.reload(same_as)
+        shown = self._shown(self.store.message(same_as))
+        self.say(
+            f"the new answer repeats answer {shown.position}/{shown.count} word for word: not kept (F4 samples "
+            "again, e edits)",
+            "warning",
+        )
 
     def stop_generation(self) -> None:
         if self.cancel is not None:
@@ -336,7 +461,8 @@ class ChatScreen(ReportsWorkerErrors, Screen):
             return
         self.store.judge(message.id, None if message.judgement == value else value)
         self.refresh_message(message.id)
-        self.refresh_counts(judged=value != message.judgement)
+        judged = value != message.judgement
+        self.refresh_counts(judged=judged, turn_id=message.parent_id if judged else None)
 
     async def action_regenerate(self) -> None:
         message = self.target()
@@ -357,7 +483,8 @@ class ChatScreen(ReportsWorkerErrors, Screen):
             self.app.bell()
             return
         chosen = siblings[index]
-        self.store.set_active_leaf(chosen.conversation_id, self.store.newest_leaf(chosen.id))
+        self.leaf_id = self.store.newest_leaf(chosen.id)
+        self.store.set_active_leaf(chosen.conversation_id, self.leaf_id)  # where the conversation opens next
         await self.reload(select_id=chosen.id)
 
     def action_edit(self) -> None:
@@ -380,6 +507,8 @@ class ChatScreen(ReportsWorkerErrors, Screen):
             except ChatError as exc:
                 self.say(str(exc), "error")
                 return
+            if message.conversation_id == self.conversation_id:
+                self.leaf_id = new_id
             await self.open_conversation(message.conversation_id, select_id=new_id)
             self.refresh_counts(judged=message.role == "assistant")  # an edited answer is a judged pair
             if message.role == "user":
@@ -403,7 +532,7 @@ class ChatScreen(ReportsWorkerErrors, Screen):
         if not self.host.model_ready.is_set() or self.host.model_error:
             self.say("the model is not loaded yet" if not self.host.model_error else "there is no model", "warning")
             return
-        turn = ab_turn(self.target() if self.messages.selected_id else None, self.store.branch(self.conversation_id))
+        turn = ab_turn(self.target() if self.messages.selected_id else None, self.branch())
         if turn is None:
             self.say("send a message first: A/B answers your latest turn", "warning")
             return
@@ -413,6 +542,8 @@ class ChatScreen(ReportsWorkerErrors, Screen):
         conversation_id = self.conversation_id
 
         async def decided(reveal) -> None:
+            if reveal is not None and conversation_id == self.conversation_id:
+                self.leaf_id = self.store.newest_leaf(reveal.continue_id)
             await self.open_conversation(conversation_id, select_id=reveal.continue_id if reveal else None)
             self.refresh_counts(judged=reveal is not None)
             if reveal is not None:

@@ -30,6 +30,7 @@ class Shown:
     message: Message
     position: int = 1
     count: int = 1
+    streaming_elsewhere: bool = False  # another client (a terminal, a browser tab) is writing this answer
 
 
 def header_text(shown: Shown) -> Text:
@@ -46,7 +47,9 @@ def header_text(shown: Shown) -> Text:
         text.append(f" · ◀ {shown.position}/{shown.count} ▶")
     if m.role == "assistant" and m.judgement:
         text.append(f"  {MARKS[m.judgement]}", style="bold")
-    if m.status != "complete":
+    if shown.streaming_elsewhere:
+        text.append("  [streaming elsewhere]", style="italic")
+    elif m.status != "complete":
         text.append(f"  [{m.status}]", style="italic")
     return text
 
@@ -111,6 +114,21 @@ class MessageView(Vertical):
     def update_header(self, shown: Shown) -> None:
         self.shown = shown
         self.query_one(".message-header", Static).update(header_text(shown))
+
+    async def show_again(self, shown: Shown) -> None:
+        """The message as the store holds it now (another client wrote to it): header and, if it changed, text."""
+        if shown == self.shown:
+            return
+        if shown.message.content != self.shown.message.content and self._stream is None:
+            content = self._composed = visible(shown.message.content)
+            self._streamed = ""
+            body = self.query_one(".message-body")
+            if isinstance(body, Markdown) and not markdown_loses_text(content):
+                await body.update(content)
+            else:
+                await body.remove()
+                await self.mount(Static(Text(content), classes="message-body", markup=False))
+        self.update_header(shown)
 
     async def write(self, piece: str) -> None:
         """Append a streamed piece of the answer."""
