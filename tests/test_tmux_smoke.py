@@ -27,17 +27,17 @@ class Tmux:
             assert result.returncode == 0, f"tmux {args[0]}: {result.stderr.strip()}"
         return result.stdout
 
-    def screen(self) -> str:
-        return self("capture-pane", "-p", "-t", "app")
+    def screen(self, target: str = "app") -> str:
+        return self("capture-pane", "-p", "-t", target)
 
-    def wait_for(self, text: str, timeout: float) -> str:
+    def wait_for(self, text: str, timeout: float, target: str = "app") -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            screen = self.screen()
+            screen = self.screen(target)
             if text in screen:
                 return screen
             time.sleep(0.25)
-        raise AssertionError(f"{text!r} did not appear within {timeout}s; the pane shows:\n{self.screen()}")
+        raise AssertionError(f"{text!r} did not appear within {timeout}s; {target} shows:\n{self.screen(target)}")
 
 
 @pytest.fixture
