@@ -55,9 +55,10 @@ class Conversations(StoreBase):
             self._update_conversation(conversation_id, "active_leaf_id = ?", (message_id,))
 
     # ---- which conversation each app process shows ----------------------------------------------------------
-    def show_conversation(self, conversation_id: int | None) -> None:
+    def show_conversation(self, conversation_id: int | None) -> bool:
         """Record the conversation this process shows (None: none, as it closes). Bookkeeping, so it never waits
-        and never fails: a busy or full store keeps the old row, which only marks a list entry."""
+        and never fails: False when a busy or full store kept the old row (it only marks a list entry), for the
+        caller to try again later."""
         pid, started = writers.this_process()
 
         def write() -> None:
@@ -71,7 +72,8 @@ class Conversations(StoreBase):
                 )
 
         with contextlib.suppress(StoreError):
-            self._write_now(write)
+            return self._write_now(write)
+        return False
 
     def open_elsewhere(self) -> dict[int, int]:
         """{conversation id: how many other live app processes show it}."""

@@ -102,6 +102,7 @@ class ChatScreen(ReportsWorkerErrors, Screen):
         self.seen_state: tuple = ()  # the shown conversation's fingerprint then
         self.listed: tuple = ()  # what the conversation list shows
         self.liveness_checked = 0.0
+        self.shows_recorded = False  # the store knows which conversation this screen shows (others mark it)
         self.cancel: threading.Event | None = None
         self.streaming_id: int | None = None
         self.streamed = ""  # the answer in flight as received so far; the store may be behind or ahead
@@ -154,7 +155,7 @@ class ChatScreen(ReportsWorkerErrors, Screen):
         """Show a conversation; another one opens at its latest branch, the one shown keeps this screen's own."""
         if conversation_id != self.conversation_id:
             self.conversation_id, self.leaf_id = conversation_id, None
-            self.store.show_conversation(conversation_id)
+            self.shows_recorded = self.store.show_conversation(conversation_id)
         self.show_list()
         await self.reload(select_id)
 
@@ -204,6 +205,8 @@ class ChatScreen(ReportsWorkerErrors, Screen):
     async def follow_others(self) -> None:
         """A few times a second, one cheap read: has another client (a terminal, a browser tab, `ask`) written to
         the store? Then the list and, when it changed, the conversation shown are brought up to date."""
+        if not self.shows_recorded:  # the store was busy when this screen opened its conversation
+            self.shows_recorded = self.store.show_conversation(self.conversation_id)
         version = self.store.changed_elsewhere()
         if version == self.seen_version:
             await self._check_writers()
