@@ -171,3 +171,19 @@ async def test_editing_a_question_starts_a_branch_and_keeps_the_old_one(app_for,
         await pilot.press("left")
         assert [m.id for m in store.branch(conversation_id)] == [old_user.id, old_answer.id]
         assert "What is 2+2?" in screen_text(app)
+
+
+async def test_a_judgement_on_a_check_question_says_it_will_not_train(settings, store, tiny_eval_sets):
+    from tuitune.tui.app import make_app
+
+    from .scripted import ScriptedEngine
+
+    app = make_app(settings, store=store, engine=ScriptedEngine(["Paris."]))
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await send(pilot, "What is the capital of France?")  # one of the check questions: it measures
+        await pilot.press("f2")
+        await settle(pilot)
+        await pilot.pause(0.2)
+        assert "▲ good" in screen_text(app)
+        assert "check question" in screen_text(app)
+        assert "▲0" in screen_text(app)  # and the status bar does not count it
