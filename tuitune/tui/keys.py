@@ -121,6 +121,9 @@ class Chat(Keys):
     BAD = Key("f3", "judge('bad')", "Bad", priority=True)
     REGENERATE = Key("f4", "regenerate", "Regen", priority=True)
     STOP = Key("escape", "stop", "Stop")
+    # F5's face when nothing was judged since the last run: the screen's check_action shows this one, dimmed, or
+    # hides it; it never runs, so F5 falls through to TRAIN (which trains anyway, or says why not).
+    TRAIN_NOTHING_NEW = Key("f5", "nothing_new_to_train", "Train (0 new)", priority=True)
     TRAIN = Key("f5", "train", "Train", priority=True)
     TRAIN_OPTIONS = Key("ctrl+t,shift+f5", "train_options", "Train…", show=False, priority=True, browser="shift+f5")
     TRAINING_PANEL = Key("ctrl+r", "toggle_training", "Run panel", show=False, priority=True)
@@ -256,8 +259,10 @@ SECTIONS = (
             Row((Chat.REGENERATE,), "regenerate the selected answer (a new sibling)"),
             Row((Chat.STOP,), "stop generating; the partial answer is kept, marked stopped"),
             Row(
-                (Chat.TRAIN,),
-                "train an adapter now on your judgements (train.method, auto by default); while training: cancel",
+                (Chat.TRAIN, Chat.TRAIN_NOTHING_NEW),
+                "train an adapter now on your judgements (train.method, auto by default); while training: cancel; "
+                f"dimmed as “{Chat.TRAIN_NOTHING_NEW.label}” while nothing was judged since the last run",
+                Chat.TRAIN.name,
             ),
             Row(
                 (Chat.TRAIN_OPTIONS,),

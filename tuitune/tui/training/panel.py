@@ -14,6 +14,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
+from textual.reactive import var
 from textual.widgets import Label, ProgressBar, Sparkline
 
 from tuitune.data.prompts import trained_prompts as fallback_prompts
@@ -56,6 +57,10 @@ def duration(seconds: float | None) -> str:
 
 
 class TrainingPanel(ReportsWorkerErrors, Vertical):
+    # F5's face follows these: "Train", or "Train (0 new)" dimmed (`nothing_new`, for the screen's check_action).
+    state = var("idle", bindings=True)  # idle | starting | running | swapping | done | failed | cancelled
+    nothing_judged = var(False, bindings=True)  # nothing judged since the last run that finished (or ever)
+
     class Started(Message):
         def __init__(self, handle: RunHandle, elsewhere: bool = False) -> None:
             super().__init__()
@@ -91,6 +96,11 @@ class TrainingPanel(ReportsWorkerErrors, Vertical):
     class Ended(Message):
         """The run reached its end (live, held back, failed or cancelled): what counts since the last run may change."""
 
+    class Judged(Message):
+        def __init__(self, nothing_new: bool) -> None:
+            super().__init__()
+            self.nothing_new = nothing_new
+
     class Summary(Message):
         """One short line for the status bar ("" clears it): what training is doing, for when the panel is hidden."""
 
@@ -103,7 +113,6 @@ class TrainingPanel(ReportsWorkerErrors, Vertical):
         self.host = host
         self.services = host.services
         self.handle: RunHandle | None = None
-        self.state = "idle"  # idle | starting | running | swapping | done | failed | cancelled
         self.losses: list[float] = []
         self.cancel_asked = False
         self.started_seen = False  # the trainer said "start": its SIGTERM handler is in place
@@ -129,6 +138,7 @@ class TrainingPanel(ReportsWorkerErrors, Vertical):
 
     def on_mount(self) -> None:
         self.display = False
+        self.recount()
         store = self.services.store
         handle = self.services.training.live()  # fails runs whose trainer died, then finds a live one
         if handle is not None:
@@ -161,6 +171,35 @@ class TrainingPanel(ReportsWorkerErrors, Vertical):
     @property
     def live(self) -> bool:
         return self.state in ("starting", "running", "swapping")
+
+    @property
+    def nothing_new(self) -> bool:
+        """No run is live and nothing was judged since the last run that finished well: F5 would train on what that
+        run had. F5 shows dimmed then, and still trains when pressed (or says why it cannot)."""
+        return self.nothing_judged and not self.live
+
+    def recount(self) -> None:
+        """Count the judgements since the last run again (after a judgement, or a run's end)."""
+        self._count_judged()
+
+    @work(thread=True, exit_on_error=False, exclusive=True, group="judged-since-run")
+    def _count_judged(self) -> None:
+        store = self.services.store
+        try:
+            runs = store.runs()
+            settled = not runs or runs[0].status == "done"  # after a failed or cancelled run, F5 tries again
+            nothing_new = settled and store.judgements_since_last_run() == 0
+        except TuituneError:  # a busy store: F5 keeps its face until the next count
+            return
+        self.post_message(self.Judged(nothing_new))
+
+    @on(Judged)
+    def judged(self, event: Judged) -> None:
+        self.nothing_judged = event.nothing_new
+
+    @on(Ended)
+    def recount_after_run(self) -> None:
+        self.recount()
 
     def train_key(self, request: TrainRequest | None = None) -> None:
         """F5: train with auto; while a run is live, offer to cancel it."""
