@@ -182,7 +182,11 @@ class EngineSettings:
     backend: str = _help("local (tuitune's own engine server) or vllm (a vLLM OpenAI server)", "local")
     url: str = _help("attach to this server; '' means the home's own server on its Unix socket", "")
     api_key: str = _help("bearer key for a TCP server; '' reads <home>/engine.key", "")
-    idle_timeout_s: float = _help("a server with no request for this long ends itself; 0 means never", 0.0)
+    idle_timeout_s: float = _help(
+        "a server with no request, no open app (apps send a keepalive every minute) and no training job for this "
+        "long ends itself and frees the model's memory; 0 means never",
+        3600.0,
+    )
     vllm_python: str = _help("the interpreter `tuitune serve --backend vllm` starts vLLM with", "")
 
     def __post_init__(self) -> None:

@@ -9,6 +9,7 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 
 import httpx
@@ -64,8 +65,10 @@ def test_a_second_server_on_one_home_is_refused_in_one_line(home):
         server.wait(30)
 
 
-def test_kill_9_of_the_server_mid_answer_keeps_the_partial_answer_then_the_next_request_recovers(settings, store):
+def test_kill_9_of_the_server_mid_answer_keeps_the_partial_answer_then_the_next_request_recovers(settings, store,
+                                                                                                   capsys):
     from tuitune.chat import Chat
+    from tuitune.cli.context import run_guarded
     from tuitune.client import EngineClient, EngineGone
 
     settings = settings.with_overrides({"generation.max_new_tokens": 600})
@@ -86,6 +89,14 @@ def test_kill_9_of_the_server_mid_answer_keeps_the_partial_answer_then_the_next_
     client.settings = settings.with_overrides({"generation.max_new_tokens": 6})
     again = chat.answer(chat.send(conversation, "Say hi"))  # starts a new server and answers
     assert "".join(again) and store.message(again.message_id).status == "complete"
+    # That server dies while an adapter loads (issue 19): the client's usual one-line error and exit status 2.
+    pid = lifecycle.read_info(client.paths)["pid"]
+    os.kill(pid, signal.SIGSTOP)  # the request waits in the server...
+    threading.Timer(1.0, os.kill, (pid, signal.SIGKILL)).start()  # ...until the server dies with it in hand
+    with pytest.raises(SystemExit) as ended:
+        run_guarded(lambda: client.load_adapter("late", str(settings.home)))
+    said = capsys.readouterr().err
+    assert ended.value.code == 2 and said.count("\n") == 1 and "went away while loading the adapter" in said
     client.close()
 
 
@@ -155,12 +166,21 @@ def test_tcp_requests_without_the_key_get_401_and_the_key_file_is_private(home):
         server.wait(30)
 
 
-def test_an_idle_server_ends_itself_after_the_idle_timeout(home):
+def test_an_idle_server_ends_itself_after_the_idle_timeout_unless_an_open_client_keeps_it(home, settings):
+    from tuitune.client import EngineClient
+
     env_run = subprocess.run([sys.executable, "-m", "tuitune", "--home", str(home), "ask", "--max-new-tokens", "2",
                               "hi"], capture_output=True, text=True, timeout=600,
                              env={**os.environ, "TUITUNE_ENGINE_IDLE_TIMEOUT_S": "3"})
     assert env_run.returncode == 0, env_run.stderr
     paths = lifecycle.EnginePaths(home)
+    client = EngineClient(settings)  # an open app: no request, only its keepalives
+    client.load()
+    kept_until = time.monotonic() + 8
+    while time.monotonic() < kept_until:
+        assert client.keepalive() and lifecycle.running(paths)
+        time.sleep(1)
+    client.close()
     deadline = time.monotonic() + 60
     while lifecycle.running(paths) and time.monotonic() < deadline:
         time.sleep(0.2)

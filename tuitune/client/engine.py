@@ -7,15 +7,20 @@ default, and every Generation reports the adapter the server says wrote it.
 vLLM is sent the prompt as the ids tuitune renders (tuitune.client.prompt_ids), on `/v1/completions`, and holds
 each adapter under a name per version (tuitune.client.adapter_names), never reloaded in place.
 
-With the local backend and no URL, the client attaches to the home's server, or starts one detached and waits for
-it; a server that died is started again on the next request, and the adapters this client had loaded are loaded
-into it again when first asked for.
+With the local backend and no URL, the client attaches to the home's server wherever engine.json says it listens
+(its socket, or the TCP address of `serve --host`), or starts one detached and waits for it; a server that died is
+started again on the next request, and the adapters this client had loaded are loaded into it again when first
+asked for. A server that dies with a request in hand (an adapter loading, say) is reported, not restarted: the
+request may be why it died.
+
+An open app calls `keepalive()` every KEEPALIVE_INTERVAL_S, so a server's idle timeout never ends it under a user.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -35,6 +40,9 @@ from tuitune.server.lifecycle import EnginePaths
 
 _ACTIVE = object()
 START_TIMEOUT_S = 600.0  # a 7B base from a slow disk takes minutes; the user sees the progress meanwhile
+UNREACHABLE_S = 30.0  # a running server that accepts nothing for this long is hung or elsewhere: say so
+KEEPALIVE_INTERVAL_S = 60.0  # far below any idle timeout worth setting (the default is an hour)
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, FileNotFoundError, ConnectionRefusedError)
 
 
 class EngineGone(EngineError):
@@ -67,6 +75,8 @@ class EngineClient:
         self._served: dict[str, str] = {}  # vLLM: the served name of each adapter this client loaded
         self._prompt_ids = PromptIds(settings) if settings.engine.backend == "vllm" else None
         self._http: httpx.Client | None = None
+        self._http_address = ""
+        self._stale = False  # a connection failed: look again where the home's server listens
         self._start_lock = threading.Lock()
         self._closed = threading.Event()  # set by close(): a wait for the server gives up at once
         self.progress: Callable[[str], None] = lambda _: None
@@ -83,7 +93,11 @@ class EngineClient:
 
     @property
     def address(self) -> str:
-        return self.url or f"unix:{self.paths.socket}"
+        return self._http_address or self._where()
+
+    def _where(self) -> str:
+        """engine.url; else where the home's running server says it listens; else the home's own socket."""
+        return self.url or lifecycle.listening_at(self.paths) or f"unix:{self.paths.socket}"
 
     def load(self, progress: Callable[[str], None] | None = None) -> EngineInfo:
         """Attach to the server (starting it when it is the home's own and not running) and wait until its model
@@ -121,13 +135,15 @@ class EngineClient:
         with self._start_lock:
             deadline = time.monotonic() + START_TIMEOUT_S
             started = None
+            unreachable_since = None
             note = ""
             while True:
                 if self._closed.is_set():
                     raise EngineError("the engine client was closed")
                 try:
                     response = self._client().get("/health", timeout=5.0)
-                except (httpx.ConnectError, httpx.ConnectTimeout, FileNotFoundError) as exc:
+                except (httpx.TransportError, OSError) as exc:  # refused, reset, timed out: no answer either way
+                    self._stale = True
                     if not self.spawns:
                         raise EngineError(f"no engine answers at {self.address} ({_reason(exc)})") from None
                     if started is None and not lifecycle.running(self.paths):
@@ -137,13 +153,17 @@ class EngineClient:
                         raise EngineError(
                             f"the engine server exited ({lifecycle.log_tail(self.paths)}); log: {self.paths.log}"
                         ) from None
+                    elif started is None:  # someone else's server holds the home: it should answer at once
+                        unreachable_since = unreachable_since or time.monotonic()
+                        if time.monotonic() - unreachable_since > UNREACHABLE_S:
+                            raise EngineError(self._unreachable(exc)) from None
                     response = None
                 if response is not None:
                     if response.status_code == 200:
                         return
                     detail = _detail(response)
                     if response.status_code != 503:
-                        if self.spawns:  # a server whose model failed is of no use to anyone: end it
+                        if self.spawns and response.status_code == 500:  # its model failed: of no use to anyone
                             lifecycle.stop(self.paths)
                         raise EngineError(f"the engine server cannot serve: {detail}")
                     if detail != note:
@@ -155,22 +175,34 @@ class EngineClient:
                     )
                 time.sleep(0.1)
 
+    def _unreachable(self, exc: BaseException) -> str:
+        pid = lifecycle.read_info(self.paths).get("pid", "?")
+        return (
+            f"this home's engine server (pid {pid}) runs but does not answer at {self.address} ({_reason(exc)}) "
+            f"after {UNREACHABLE_S:.0f} s; `tuitune serve --stop` ends it"
+        )
+
     def _client(self) -> httpx.Client:
-        if self._http is None:
+        """The HTTP client for where the server listens; looked up again after a connection failed (a server
+        started since may listen elsewhere). A client that is replaced is left open: a stream may still use it."""
+        if self._http is None or (self._stale and self._where() != self._http_address):
+            address = self._where()
             headers = {}
             key = self.settings.engine.api_key or (
-                lifecycle.api_key(self.paths, create=False) if self.url.startswith("http") else ""
+                lifecycle.api_key(self.paths, create=False) if address.startswith("http") else ""
             )
             if key:
                 headers["Authorization"] = f"Bearer {key}"
             timeout = httpx.Timeout(30.0, read=None)
-            if self.url.startswith("http"):
-                self._http = httpx.Client(base_url=self.url.rstrip("/"), headers=headers, timeout=timeout)
+            if address.startswith("http"):
+                self._http = httpx.Client(base_url=address.rstrip("/"), headers=headers, timeout=timeout)
             else:
-                uds = self.url[len("unix:") :] if self.url.startswith("unix:") else str(self.paths.socket)
+                uds = address[len("unix:") :] if address.startswith("unix:") else str(self.paths.socket)
                 self._http = httpx.Client(
                     base_url="http://tuitune", transport=httpx.HTTPTransport(uds=uds), headers=headers, timeout=timeout
                 )
+            self._http_address = address
+        self._stale = False
         return self._http
 
     def close(self) -> None:
@@ -183,17 +215,56 @@ class EngineClient:
     def status(self) -> dict[str, Any]:
         return self._json("GET", "/tuitune/status")
 
+    def keepalive(self) -> bool:
+        """Tell the server this client is open (an app showing a conversation), so its idle timeout does not end it;
+        call every KEEPALIVE_INTERVAL_S from a thread. Cheap, starts nothing, never raises: False when no tuitune
+        server answered (the next request starts one again)."""
+        if not self._is_tuitune() or self.info is None:
+            return False
+        try:
+            return self._client().post("/tuitune/keepalive", timeout=5.0).status_code == 200
+        except httpx.HTTPError:
+            self._stale = True
+            return False
+
     # ---- plain requests ------------------------------------------------------------------------------------
     def _send(self, method: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
-        """One request; a server that is gone is started again (local backend) and the request repeated once."""
+        """One request. A server that is gone before it is reached is started again (local backend) and the request
+        repeated once; one that dies with the request in hand ends it with EngineGone."""
         for attempt in (1, 2):
+            running = self._running()
             try:
                 return self._client().request(method, path, json=body)
-            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, FileNotFoundError) as exc:
+            except (httpx.TransportError, FileNotFoundError) as exc:
+                self._stale = True
                 if attempt == 2 or not self.spawns:
                     raise EngineError(f"the engine server at {self.address} does not answer ({_reason(exc)})") from None
+                if running and not isinstance(exc, _NEVER_SENT) and self._died():
+                    raise EngineGone(self._gone_line(path, exc)) from None
                 self._restart()
         raise AssertionError("unreachable")
+
+    def _running(self) -> bool:
+        """Whether the home's server runs as a request goes out: if it then breaks and the server is gone, it died
+        with the request in hand (a connection kept from a server that died before breaks the same way)."""
+        return self.spawns and lifecycle.running(self.paths)
+
+    def _died(self) -> bool:
+        """After a connection broke mid-request: whether the home's server ended (its lock goes as it dies), or is
+        alive and only this connection broke (a keep-alive closed as the request went out)."""
+        deadline = time.monotonic() + 1.0
+        while lifecycle.running(self.paths):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+    def _gone_line(self, path: str, exc: BaseException) -> str:
+        doing = {"/v1/load_lora_adapter": "loading the adapter", "/v1/chat/completions": "starting the answer"}
+        return (
+            f"the engine server went away while {doing.get(path, 'answering ' + path)} ({_reason(exc)}); "
+            f"the next request starts a new one; its log: {self.paths.log}"
+        )
 
     def call(self, method: str, path: str, *, timeout: float = 60.0, **kwargs: Any) -> dict[str, Any]:
         """One request of any shape (query parameters, multipart files) to the attached server, which is never
@@ -233,6 +304,7 @@ class EngineClient:
     def load_adapter(self, name: str, folder: str, activate: bool = True) -> float:
         """Load an adapter into the running base (replacing one of the same name); returns the seconds it took."""
         start = time.perf_counter()
+        folder = os.path.abspath(folder)  # relative to this client's folder, not the server's
         if self._is_tuitune():
             response = self._send(
                 "POST", "/v1/load_lora_adapter", {"lora_name": name, "lora_path": str(folder), "load_inplace": True}
@@ -365,12 +437,15 @@ class EngineClient:
 
     def _open_stream(self, body: dict[str, Any], path: str = "/v1/chat/completions") -> httpx.Response:
         for attempt in (1, 2, 3):
-            client = self._client()
+            client, running = self._client(), self._running()
             try:
                 response = client.send(client.build_request("POST", path, json=body), stream=True)
-            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, FileNotFoundError) as exc:
+            except (httpx.TransportError, FileNotFoundError) as exc:
+                self._stale = True
                 if attempt == 3 or not self.spawns:
                     raise EngineError(f"the engine server at {self.address} does not answer ({_reason(exc)})") from None
+                if running and not isinstance(exc, _NEVER_SENT) and self._died():
+                    raise EngineGone(self._gone_line(path, exc)) from None
                 self._restart()
                 continue
             if response.status_code < 400:

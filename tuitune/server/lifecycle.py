@@ -3,7 +3,8 @@
 One server per home. It holds an exclusive lock on `engine.lock` for its whole life, so "is one running?" is
 answered by the lock, not by a pid file that a kill -9 leaves behind. Files, all in the home and private:
 `engine.sock` (the Unix socket, 0600), `engine.json` (pid, address, model), `engine.log`, `engine.key` (the bearer
-key for TCP serving, 0600).
+key for TCP serving, 0600). The address in engine.json is where clients attach: the home's socket, a short socket
+elsewhere for a home whose path is too long for one, or the TCP address of `serve --host`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import secrets
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -27,7 +27,7 @@ from tuitune.config import Settings
 from tuitune.errors import TuituneError
 from tuitune.private import private_mkdir, private_open
 
-_SOCKET_PATH_MAX = 100  # AF_UNIX paths are cut at 107 bytes on Linux
+_SOCKET_PATH_MAX = 107  # bytes: sockaddr_un holds 108 with the final NUL on Linux
 
 
 class ServerError(TuituneError, RuntimeError):
@@ -56,12 +56,26 @@ class EnginePaths:
 
     @property
     def socket(self) -> Path:
+        """engine.sock in the home, or, where that path is too long for AF_UNIX in bytes (a deep or non-ASCII
+        home), a short private one named by the home. The server records the one it bound in engine.json."""
         path = self.home / "engine.sock"
-        if len(str(path)) <= _SOCKET_PATH_MAX:
+        if len(os.fsencode(path)) <= _SOCKET_PATH_MAX:
             return path
-        # A deep home: the socket goes in a private folder of this user's under the temp dir, named by the home.
-        digest = hashlib.sha256(str(self.home.resolve()).encode()).hexdigest()[:16]
-        return Path(tempfile.gettempdir()) / f"tuitune-{os.getuid()}" / f"{digest}.sock"
+        name = hashlib.sha256(os.fsencode(self.home.resolve())).hexdigest()[:16] + ".sock"
+        return _short_socket_dir() / name
+
+
+def _short_socket_dir() -> Path:
+    """This user's own runtime folder where it has one (XDG_RUNTIME_DIR: 0700, emptied at logout), else a folder
+    of this user's in /tmp; `private_dir` makes it 0700 and refuses one another user planted."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    if runtime and os.path.isabs(runtime) and len(os.fsencode(runtime)) <= _SOCKET_PATH_MAX - 40:
+        try:
+            if os.stat(runtime).st_uid == os.getuid():
+                return Path(runtime) / "tuitune"
+        except OSError:
+            pass
+    return Path("/tmp") / f"tuitune-{os.getuid()}"
 
 
 def private_dir(path: Path) -> Path:
@@ -90,9 +104,19 @@ def running(paths: EnginePaths) -> bool:
 
 def read_info(paths: EnginePaths) -> dict[str, Any]:
     try:
-        return json.loads(paths.info.read_text(encoding="utf-8"))
+        info = json.loads(paths.info.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+    return info if isinstance(info, dict) else {}
+
+
+def listening_at(paths: EnginePaths) -> str:
+    """Where the home's running server listens ("unix:PATH" or "http://HOST:PORT"); '' when none runs or it has
+    not said yet."""
+    if not running(paths):
+        return ""
+    address = read_info(paths).get("address")
+    return address if isinstance(address, str) and address.startswith(("unix:", "http://")) else ""
 
 
 def api_key(paths: EnginePaths, create: bool) -> str:

@@ -35,6 +35,7 @@ def serve(settings: Settings, host: str | None = None, port: int = 8000, engine:
 
     from tuitune.server.app import make_server_app
     from tuitune.server.host import EngineHost
+    from tuitune.server.http import server_config
     from tuitune.server.jobs import Jobs
 
     paths = EnginePaths(settings.home)
@@ -53,24 +54,18 @@ def serve(settings: Settings, host: str | None = None, port: int = 8000, engine:
             sock = socket.create_server((host, port), reuse_port=False)
         except OSError as exc:  # the port in use, an address not of this machine: the user's to choose again
             raise ServerError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-        address = f"http://{host}:{port}"
+        address = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     else:
-        sock = _bind_unix(paths.socket)
-        address = f"unix:{paths.socket}"
+        socket_path = paths.socket
+        sock = _bind_unix(socket_path)
+        address = f"unix:{socket_path}"
     if engine is None:
         from tuitune.model import Engine
 
         engine = Engine(settings)
     engine_host = EngineHost(engine, address)
     engine_host.jobs = Jobs(settings, engine)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            make_server_app(engine_host, key),
-            log_level="warning",
-            timeout_graceful_shutdown=3,
-            lifespan="off",
-        )
-    )
+    server = uvicorn.Server(server_config(make_server_app(engine_host, key), timeout_graceful_shutdown=3))
     _write_info(
         paths,
         {
@@ -90,15 +85,16 @@ def serve(settings: Settings, host: str | None = None, port: int = 8000, engine:
         name="idle-timeout",
         daemon=True,
     ).start()
-    # uvicorn re-raises SIGTERM once it has shut down; make that an exit that runs the clean-up below.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    if threading.current_thread() is threading.main_thread():
+        # uvicorn re-raises SIGTERM once it has shut down; make that an exit that runs the clean-up below.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         server.run(sockets=[sock])
     finally:
         engine_host.jobs.stop()
         sock.close()
         if host is None:
-            paths.socket.unlink(missing_ok=True)
+            socket_path.unlink(missing_ok=True)
         if read_info(paths).get("pid") == os.getpid():
             paths.info.unlink(missing_ok=True)
         lock.close()
@@ -139,7 +135,7 @@ def _watch(server, engine_host, idle_timeout_s: float, lock) -> None:
     """End the server when it has been idle too long, when its model failed to load (after saying why for a
     while), or when its home was deleted (its lock file is gone): no server outlives its use."""
     while not server.should_exit:
-        time.sleep(min(5.0, idle_timeout_s / 4) if idle_timeout_s > 0 else 5.0)
+        time.sleep(min(1.0, idle_timeout_s / 4) if idle_timeout_s > 0 else 1.0)
         if os.fstat(lock.fileno()).st_nlink == 0:
             print("the home was removed: ending", flush=True)
             server.should_exit = True
@@ -147,7 +143,7 @@ def _watch(server, engine_host, idle_timeout_s: float, lock) -> None:
             print(f"the model could not be loaded ({engine_host.error}): ending", flush=True)
             server.should_exit = True
         elif idle_timeout_s > 0 and engine_host.progress == "ready" and engine_host.idle_for() >= idle_timeout_s:
-            print(f"no request for {idle_timeout_s:g} s: ending", flush=True)
+            print(f"no request for {idle_timeout_s:g} s (nor a keepalive from an open app): ending", flush=True)
             server.should_exit = True
 
 
@@ -160,6 +156,7 @@ class ThreadedServer:
 
         from tuitune.server.app import make_server_app
         from tuitune.server.host import EngineHost
+        from tuitune.server.http import server_config
         from tuitune.server.jobs import Jobs
 
         self.url = f"unix:{socket_path}"
@@ -168,9 +165,7 @@ class ThreadedServer:
         if jobs_settings is not None:  # it runs fine-tuning jobs too, in that home, with those settings
             self.host.jobs = Jobs(jobs_settings, engine)
         self._sock = _bind_unix(socket_path)
-        self._server = uvicorn.Server(
-            uvicorn.Config(make_server_app(self.host), log_level="warning", lifespan="off", timeout_graceful_shutdown=1)
-        )
+        self._server = uvicorn.Server(server_config(make_server_app(self.host), timeout_graceful_shutdown=1))
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._sock]}, name="engine-server", daemon=True
         )
