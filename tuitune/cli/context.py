@@ -3,6 +3,7 @@ store opened and migrated, the engine client attached once when a verb needs the
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -56,8 +57,13 @@ def fail_unexpectedly(ctx: click.Context, exc: BaseException) -> NoReturn:
 
 def _home_asked(ctx: click.Context) -> Path:
     """The home when the settings did not load: the flag's, or the environment's, or the default."""
-    flag = ctx.params.get("home")
-    return Path(flag).expanduser() if flag else default_home()
+    return absolute_home(ctx.params.get("home"))
+
+
+def absolute_home(home: str | None) -> Path:
+    """The home a flag or TUITUNE_HOME names, made absolute once here: paths recorded under it (adapters, runs)
+    and the engine server, which runs in a folder of its own, must not depend on where a command ran."""
+    return Path(os.path.abspath(Path(home).expanduser() if home else default_home()))
 
 
 @dataclass
@@ -67,7 +73,7 @@ class CliContext:
 
     @classmethod
     def create(cls, home: str | None, overrides: dict[str, Any]) -> CliContext:
-        return cls(load_settings(home, overrides))
+        return cls(load_settings(absolute_home(home), overrides))
 
     def override(self, values: Mapping[str, Any]) -> None:
         """A verb's own flags over the group's settings (`with_overrides`), before anything is wired from them."""
