@@ -13,6 +13,7 @@ Exit status: 0 done, 1 failed, 3 cancelled.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import math
@@ -46,6 +47,24 @@ class Cancelled(Exception):
 
 class TemplateMismatch(TuituneError, RuntimeError):
     """The trainer would format prompts differently from the engine that will chat with the adapter."""
+
+
+class DiskFull(TuituneError):
+    """The disk (or the user's quota) filled while the adapter was written; what was written is gone again."""
+
+    def __init__(self) -> None:
+        super().__init__("the disk filled while saving the adapter; nothing was kept")
+
+
+def _is_disk_full(exc: BaseException | None) -> bool:
+    """ENOSPC or EDQUOT, raised by Python, or worded by a library that wraps it (safetensors' SafetensorError)."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if any(words in str(exc) for words in ("No space left on device", "Disk quota exceeded")):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 class Interrupts:
@@ -130,6 +149,8 @@ def _suggestion(exc: BaseException) -> str:
         )
     if isinstance(exc, TemplateMismatch):
         return "train with the same model.template the chat uses"
+    if isinstance(exc, DiskFull):
+        return ""  # the one line says it all: nothing in the log would help
     return "see train.log in the run folder for the full traceback"
 
 
@@ -458,7 +479,12 @@ def _save(
     target = settings.adapters_dir / config.adapter_name
     if target.exists():
         raise FileExistsError(f"{target} exists already")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{config.adapter_name}-", dir=settings.adapters_dir))
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{config.adapter_name}-", dir=settings.adapters_dir))
+    except OSError as exc:
+        if _is_disk_full(exc):
+            raise DiskFull() from None
+        raise
     try:
         model.save_pretrained(str(tmp), safe_serialization=True, **({"state_dict": state_dict} if state_dict else {}))
         for stray in tmp.glob("*.bin"):
@@ -477,6 +503,10 @@ def _save(
         private_write_text(tmp / "tuitune.json", json.dumps(meta, indent=2, ensure_ascii=False))
         make_private(tmp)
         os.rename(tmp, target)
+    except Exception as exc:
+        if _is_disk_full(exc):
+            raise DiskFull() from None
+        raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
@@ -626,6 +656,8 @@ def _failed(config: RunConfig, store: Any, exc: BaseException) -> int:
 
     log.error("training failed on rank %d:\n%s", ranks.rank(), traceback.format_exc())
     message = f"{exc.__class__.__name__}: {exc}".strip().splitlines()[0][:400]
+    if isinstance(exc, DiskFull):
+        message = str(exc)
     if not is_main_process():
         ranks.record_failure(config.folder, message)
     # Another rank's failure is usually why this one failed too (a collective lost its peer): report the first.
