@@ -132,3 +132,26 @@ async def test_system_prompt_pick_and_type(app_for, short_engine, store):
         await settle(pilot)
         assert store.conversation(conversation_id).system_prompt is None
         assert "system:" not in screen_text(app)
+
+
+async def test_an_open_app_sends_keepalives_to_its_engine_server(settings, store, monkeypatch):
+    """The server's idle timeout ends only a forgotten server: an open app tells it, on a timer, that it is there
+    (tests/server/test_serve_addresses.py shows the server counting those as use)."""
+    import tuitune.tui.app as app_module
+    from tuitune.tui.app import make_app
+
+    from .scripted import ScriptedEngine
+
+    class Counting(ScriptedEngine):
+        calls = 0
+
+        def keepalive(self) -> bool:
+            Counting.calls += 1
+            return True
+
+    monkeypatch.setattr(app_module, "KEEPALIVE_INTERVAL_S", 0.1)
+    app = make_app(settings, store=store, engine=Counting())
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.pause(0.6)
+        assert Counting.calls >= 3

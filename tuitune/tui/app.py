@@ -20,6 +20,7 @@ from textual.widgets import Footer
 
 from tuitune.chat.adapters import Swap
 from tuitune.client import EngineClient
+from tuitune.client.engine import KEEPALIVE_INTERVAL_S
 from tuitune.config import EMBEDDED, Settings
 from tuitune.errors import TuituneError
 from tuitune.generation import BASE
@@ -81,6 +82,13 @@ class TuituneApp(ReportsWorkerErrors, App):
     def on_ready(self) -> None:
         self.chat_screen.show_model(f"{self._model_name()} · loading…")
         self._load_model()
+        if hasattr(self.services.engine, "keepalive"):
+            self.set_interval(KEEPALIVE_INTERVAL_S, self._keepalive)
+
+    @work(thread=True, exit_on_error=False, exclusive=True, group="keepalive")
+    def _keepalive(self) -> None:
+        """An open app holds the engine server: its idle timeout (engine.idle_timeout_s) ends only a forgotten one."""
+        self.services.engine.keepalive()
         self.chat_screen.bindings_updated_signal.subscribe(self, self._draw_blurred_footer)
         self.chat_screen.refresh_bindings()
 
