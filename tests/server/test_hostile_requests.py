@@ -231,6 +231,17 @@ def test_a_client_dripping_its_head_is_disconnected(threaded_server, raw, monkey
     assert raw.get("/health").status_code == 200
 
 
+def test_a_body_that_stalls_gets_a_408_and_the_connection_closed(threaded_server, monkeypatch):
+    from tuitune.server import bodies
+
+    monkeypatch.setattr(bodies, "BODY_TIMEOUT_S", 1.0)
+    sock = _connect(threaded_server)
+    started = time.perf_counter()
+    sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: t\r\ncontent-length: 1000\r\n\r\n{")
+    reply = _read_until_closed(sock)
+    assert reply.startswith(b"HTTP/1.1 408") and time.perf_counter() - started < 5
+
+
 def test_clients_that_leave_mid_body_or_mid_answer_write_no_traceback(threaded_server, raw):
     logged: list[logging.LogRecord] = []
     catch = logging.Handler()
