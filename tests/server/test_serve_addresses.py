@@ -1,12 +1,14 @@
 """Where a home's server listens and how long it lives (issue 19): a home too long for AF_UNIX in bytes serves on a
 short private socket that clients find through the home; a server started with --host/--port is found by
-`serve --status` and `ask` at once, and its key is never shown; an unused server ends after its idle timeout, and
-keepalives from an open app hold it.
+`serve --status` and `ask` at once, and its key is never shown; one that holds the home but takes no connection is
+named in one line; an unused server ends after its idle timeout, and keepalives from an open app hold it.
 
 The real `serve()` runs in a thread of this process over the session's model, so no model loads again."""
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import socket
 import stat
@@ -16,6 +18,8 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
+
+import pytest
 
 from tuitune.server import lifecycle
 
@@ -104,3 +108,19 @@ def test_status_and_ask_find_a_home_served_on_tcp_at_once_and_never_show_its_key
         for shown in (status.stdout, status.stderr, asked.stdout, asked.stderr):
             assert KEY not in shown
         assert not (home / "engine.sock").exists()
+
+
+def test_a_server_that_holds_the_home_but_takes_no_connection_is_named_in_one_line(settings, monkeypatch):
+    from tuitune.client import EngineClient, EngineError
+    from tuitune.client import engine as client_engine
+
+    monkeypatch.setattr(client_engine, "UNREACHABLE_S", 1.0)
+    paths = lifecycle.EnginePaths(settings.home)
+    lifecycle.private_dir(settings.home)
+    with open(paths.lock, "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # a server of this home, as far as any client can tell...
+        paths.info.write_text(json.dumps({"pid": 4242, "address": "unix:/nonexistent/engine.sock"}))  # ...elsewhere
+        started = time.perf_counter()
+        with pytest.raises(EngineError, match="pid 4242.*runs but does not answer at unix:/nonexistent"):
+            EngineClient(settings).load()
+        assert time.perf_counter() - started < 10

@@ -40,7 +40,7 @@ from tuitune.server.lifecycle import EnginePaths
 
 _ACTIVE = object()
 START_TIMEOUT_S = 600.0  # a 7B base from a slow disk takes minutes; the user sees the progress meanwhile
-UNREACHABLE_S = 30.0  # a running server that accepts nothing for this long is hung or elsewhere: say so
+UNREACHABLE_S = 30.0  # a running server that takes no connection for this long listens elsewhere: say so
 KEEPALIVE_INTERVAL_S = 60.0  # far below any idle timeout worth setting (the default is an hour)
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, FileNotFoundError, ConnectionRefusedError)
 
@@ -153,7 +153,9 @@ class EngineClient:
                         raise EngineError(
                             f"the engine server exited ({lifecycle.log_tail(self.paths)}); log: {self.paths.log}"
                         ) from None
-                    elif started is None:  # someone else's server holds the home: it should answer at once
+                    elif started is None and isinstance(exc, _NEVER_SENT):
+                        # Another's server holds the home. It binds before anything slow, so one that refuses
+                        # connections for long listens where this client cannot reach it.
                         unreachable_since = unreachable_since or time.monotonic()
                         if time.monotonic() - unreachable_since > UNREACHABLE_S:
                             raise EngineError(self._unreachable(exc)) from None

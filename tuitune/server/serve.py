@@ -59,6 +59,9 @@ def serve(settings: Settings, host: str | None = None, port: int = 8000, engine:
         socket_path = paths.socket
         sock = _bind_unix(socket_path)
         address = f"unix:{socket_path}"
+    # Said at once, before torch loads: a client finds the address here while the server starts.
+    info = {"pid": os.getpid(), "address": address, "model": settings.model.spec, "quant": settings.model.quant}
+    _write_info(paths, {**info, "started": time.time()})
     if engine is None:
         from tuitune.model import Engine
 
@@ -66,16 +69,6 @@ def serve(settings: Settings, host: str | None = None, port: int = 8000, engine:
     engine_host = EngineHost(engine, address)
     engine_host.jobs = Jobs(settings, engine)
     server = uvicorn.Server(server_config(make_server_app(engine_host, key), timeout_graceful_shutdown=3))
-    _write_info(
-        paths,
-        {
-            "pid": os.getpid(),
-            "address": address,
-            "model": settings.model.spec,
-            "quant": settings.model.quant,
-            "started": engine_host.started,
-        },
-    )
     announce(f"tuitune engine server (pid {os.getpid()}) on {address}")
     threading.Thread(target=engine_host.load, name="model-load", daemon=True).start()
     engine_host.jobs.start()
