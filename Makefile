@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 TORCH_SPEC ?= $(shell if nvidia-smi -L >/dev/null 2>&1; then echo 'torch>=2.13'; else echo 'torch==2.13.0'; fi)
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast lint bench clean
+.PHONY: setup demo test test-fast lint bench screenshots clean
 
 setup: $(STAMP)
 
@@ -37,6 +37,10 @@ lint: setup
 bench: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/decode.py
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/swap.py
+
+# The README's pictures (docs/chat.svg, docs/adapters.svg), drawn by the real app over sample data.
+screenshots: setup
+	HF_HUB_OFFLINE=1 $(BIN)/python docs/screenshots.py docs
 
 clean:
 	rm -rf $(VENV) build *.egg-info
