@@ -55,10 +55,10 @@ def test_two_tabs_chat_and_judge_on_one_engine_server(web, open_tab):  # tabs cl
     assert "^o New" in footer and "^n" not in footer  # ctrl+n is the browser's own: the footer tells ctrl+o
 
     first.focus()
-    first.wait_for(" cpu @sock", timeout=300)  # the engine server is up (the first start converts the GGUF)
+    first.wait_for("@sock", timeout=300)  # the engine server is up (the first start converts the GGUF)
     timings["model ready"] = time.monotonic() - start
     second = open_tab(url)
-    second.wait_for(" cpu @sock", timeout=60)  # attached to the same server: no second load
+    second.wait_for("@sock", timeout=60)  # attached to the same server: no second load
     second.focus()
 
     ask(first, "What is the capital of Peru?")

@@ -84,13 +84,13 @@ class TuituneApp(ReportsWorkerErrors, App):
         self._load_model()
         if hasattr(self.services.engine, "keepalive"):
             self.set_interval(KEEPALIVE_INTERVAL_S, self._keepalive)
+        self.chat_screen.bindings_updated_signal.subscribe(self, self._draw_blurred_footer)
+        self.chat_screen.refresh_bindings()
 
     @work(thread=True, exit_on_error=False, exclusive=True, group="keepalive")
     def _keepalive(self) -> None:
         """An open app holds the engine server: its idle timeout (engine.idle_timeout_s) ends only a forgotten one."""
         self.services.engine.keepalive()
-        self.chat_screen.bindings_updated_signal.subscribe(self, self._draw_blurred_footer)
-        self.chat_screen.refresh_bindings()
 
     def _draw_blurred_footer(self, screen: Screen) -> None:
         """Textual's Footer draws its keys only while the app has focus, and in a browser the app starts without it
