@@ -50,7 +50,7 @@ def test_two_tabs_chat_and_judge_on_one_engine_server(web, open_tab):  # tabs cl
     first.wait_for("Ask something", timeout=60)
     timings["first paint"] = time.monotonic() - start
     # No key and no click yet: the app starts without the page's focus, and Textual's footer drew nothing then.
-    footer = wait_until(lambda: first.bottom().strip(), 5, "the footer's keys before the first key")
+    footer = wait_until(lambda: first.bottom().strip(), 10, "the footer's keys before the first key")
     assert keys.Chat.GOOD.label in footer and keys.Chat.HELP.label in footer
     assert "^o New" in footer and "^n" not in footer  # ctrl+n is the browser's own: the footer tells ctrl+o
 
@@ -64,9 +64,8 @@ def test_two_tabs_chat_and_judge_on_one_engine_server(web, open_tab):  # tabs cl
     ask(first, "What is the capital of Peru?")
     ask(second, "Name a colour.", "In one word.")  # Shift+Enter between the lines, as a browser user would
     asked = time.monotonic()
-    first.wait_for("answering", timeout=60)  # streaming, while the second tab's answer streams too
     for tab in (first, second):
-        tab.wait_for("tok/s", timeout=180)
+        tab.wait_for("tok/s", timeout=180)  # the answer's speed: its stream has ended
     timings["both answered"] = time.monotonic() - asked
 
     first.page.keyboard.press("F2")

@@ -62,15 +62,15 @@ def key_echo_page(tmp_path):
 
 def test_every_key_of_the_app_reaches_it_in_a_browser(open_tab, key_echo_page):
     url, log = key_echo_page
-    tab = wait_until(lambda: _try_open(open_tab, url), 20, "the key echo page")
-    tab.wait_for("keys go to the file", timeout=20)
+    tab = wait_until(lambda: _try_open(open_tab, url), 60, "the key echo page")
+    tab.wait_for("keys go to the file", timeout=60)
     tab.focus()
     arrived = {}
     for name in app_keys():
         seen = len(log.read_text().splitlines())
         tab.page.keyboard.press(pressed(name))
         try:
-            wait_until(lambda seen=seen: len(log.read_text().splitlines()) > seen, 3, name, interval=0.02)
+            wait_until(lambda seen=seen: len(log.read_text().splitlines()) > seen, 10, name, interval=0.02)
         except AssertionError:
             arrived[name] = None
             continue
