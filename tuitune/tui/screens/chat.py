@@ -5,6 +5,7 @@ that reports back with messages, so the event loop never runs model code."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
@@ -252,6 +254,8 @@ class ChatScreen(ReportsWorkerErrors, Screen):
         """`judged`: after a judgement made in this app, which may start a run (train.auto_after); `turn_id`: the
         user turn whose answer was judged, to say why that judgement will not train when it will not."""
         self._count_trainable(judged, turn_id)
+        with contextlib.suppress(NoMatches):  # F5's face: was anything judged since the last run
+            self.query_one(TrainingPanel).recount()
 
     @work(thread=True, exit_on_error=False, exclusive=True, group="counts")
     def _count_trainable(self, judged: bool, turn_id: int | None) -> None:
@@ -435,6 +439,17 @@ class ChatScreen(ReportsWorkerErrors, Screen):
             self.cancel.set()
 
     # ---- actions ---------------------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """F5's face (keys.Chat.TRAIN_NOTHING_NEW): shown dimmed while nothing was judged since the last run and no
+        run is live, else hidden. It never runs: F5 falls through to Train, which trains anyway or says why not."""
+        if action != keys.Chat.TRAIN_NOTHING_NEW.action:
+            return True
+        try:
+            panel = self.query_one(TrainingPanel)
+        except NoMatches:  # not composed yet
+            return False
+        return None if panel.nothing_new else False
+
     def action_stop(self) -> None:
         if self.cancel is None:
             self.messages.select(None)
