@@ -3,18 +3,10 @@ cancels), "Train (0 new)" dimmed while nothing was, and F5 still acts either way
 
 from __future__ import annotations
 
-import pytest
-from textual.screen import Screen
-
 from tuitune.tui import keys
-from tuitune.tui.screens.chat import ChatScreen
 from tuitune.tui.training.panel import TrainingPanel
 
 from .helpers import screen_lines, send, settle
-
-pytestmark = pytest.mark.skipif(
-    ChatScreen.check_action is Screen.check_action, reason="ChatScreen.check_action does not ask the panel yet"
-)
 
 
 def face(app) -> tuple[str, bool]:
