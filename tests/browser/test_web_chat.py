@@ -1,5 +1,6 @@
 """`tuitune web` in headless Chromium, as a person uses it: the page paints with its footer, a question streams its
-answer, F2 judges it, and a second tab chats at the same time on the same engine server."""
+answer, F2 judges it, and a second tab chats at the same time on the same engine server, in a conversation of its
+own that the first tab's list marks as open elsewhere."""
 
 from __future__ import annotations
 
@@ -70,6 +71,9 @@ def test_two_tabs_chat_and_judge_on_one_engine_server(web, open_tab):  # tabs cl
 
     first.page.keyboard.press("F2")
     first.wait_for("▲ good", timeout=10)
+    # Each tab opened a conversation of its own, and each one's list marks the other's as open elsewhere.
+    first.wait_for("● Name a colour", timeout=10)
+    second.wait_for("● What is the capita", timeout=10)  # the list cuts titles at 21 characters
 
     from tuitune.server import lifecycle
     from tuitune.store import Store
