@@ -37,7 +37,7 @@ def test_trainable_counts_are_what_build_trains_on(store, settings):
 async def test_the_status_bar_shows_the_training_sets_counts(store, settings, engine_client):
     settings = settings.with_overrides({"train.holdout": 0.3, "train.holdout_from": 4})
     made = judged_store(store)
-    app = make_app(settings, store=store, engine=engine_client)
+    app = make_app(settings, store=store, engine=engine_client, continue_latest=True)  # the judged store's latest
     async with app.run_test(size=(120, 30)) as pilot:
         for _ in range(3):
             await app.workers.wait_for_complete()
