@@ -52,7 +52,7 @@ async def move_to(pilot, screen: CurateScreen, message_id: int) -> None:
 
 
 def app_with(settings, store):
-    return make_app(settings, store=store, engine=ScriptedEngine())
+    return make_app(settings, store=store, engine=ScriptedEngine(), continue_latest=True)
 
 
 async def test_table_lists_every_judged_answer_with_what_it_feeds_and_the_counts(settings, store, judged):
