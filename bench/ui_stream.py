@@ -365,6 +365,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=500, help="messages in the long conversation (0: skip)")
     parser.add_argument("--scroll-keys", type=int, default=150, help="Up presses in the long conversation")
     parser.add_argument("--profile", help="run the app under py-spy, writing collapsed stacks here")
+    parser.add_argument("--slow-markers", action="store_true", help="list the markers that took over 100 ms")
     parser.add_argument("--cut", type=float, default=1.0, help="play only this share of the answer (quick runs)")
     args = parser.parse_args()
     columns, rows = (int(v) for v in args.size.split("x"))
@@ -432,6 +433,10 @@ def main() -> None:
             for match in re.findall(r"zq\d{4}", piece)
         }
         delays = [term.seen[k] - s for k, s in markers.items() if k in term.seen]
+        if args.slow_markers:
+            index = {m: i for i, piece in enumerate(pieces) for m in re.findall(r"zq\d{4}", piece)}
+            slow = [(index[k], round((term.seen[k] - s) * 1000)) for k, s in markers.items() if k in term.seen]
+            print("markers over 100 ms (token index, ms):", [x for x in slow if x[1] > 100])
         lost_markers = sorted(k for k in markers if k not in term.seen)
 
         print(line("key -> screen, idle", idle) + (f"  {idle_lost} lost" if idle_lost else ""))
