@@ -15,7 +15,7 @@ from tuitune.tui.app import make_app
 
 from .helpers import SIZE, screen_text, settle
 
-ROUNDS = 3
+ROUNDS = 2
 
 
 @pytest.fixture
