@@ -412,10 +412,9 @@ def main() -> None:
         typist.next_at = time.perf_counter()
         typist.type_for(until=server.done)
         stream_cpu_s, stream_s = cpu_seconds(pid) - cpu0, time.perf_counter() - t0
+        typist.phase = "ending"  # the last draw, and the answer rendered whole
+        typist.type_for(3.0)
         term.wait_for("tok/s", timeout=30)
-        time.sleep(0.5)
-        typist.phase = "after"
-        typist.type_for(2.0)
         time.sleep(TIMEOUT_S / 5)
 
         # Quarters by the answer's progress when the key was sent.
@@ -441,8 +440,10 @@ def main() -> None:
 
         print(line("key -> screen, idle", idle) + (f"  {idle_lost} lost" if idle_lost else ""))
         print(line("key -> screen, streaming", streaming) + (f"  {streaming_lost} lost" if streaming_lost else ""))
+        ending, _ = typist.latencies("ending")
         print(line("  first quarter of the answer", first_q))
         print(line("  last quarter of the answer", last_q))
+        print(line("key -> screen, 3 s from the last token", ending))
         print(line("token arrival -> screen", delays) + (f"  {len(lost_markers)} never shown" if lost_markers else ""))
         print(f"app CPU: {stream_cpu_s:.2f} s over {stream_s:.1f} s streamed ({stream_cpu_s / stream_s:.2f} of a core);"
               f" idle with the same keys {idle_cpu:.2f}")
@@ -460,6 +461,7 @@ def main() -> None:
             streaming_key_ms={k: round(v, 1) for k, v in s_stream.items()},
             first_quarter_key_ms={k: round(v, 1) for k, v in s_first.items()},
             last_quarter_key_ms={k: round(v, 1) for k, v in s_last.items()},
+            ending_key_ms={k: round(v, 1) for k, v in summary(ending).items()},
             idle_cpu_share=round(idle_cpu, 3),
             tokens=len(pieces),
             tps=args.tps,
@@ -512,10 +514,23 @@ def long_conversation_figures(term: Watched, messages: int, scroll_keys: int) ->
         if shown is not None:
             moves.append(shown - sent)
     print(line(f"Up (selection) in {messages} messages", moves))
-    s = summary(moves)
+    wheel = []
+    for _ in range(scroll_keys):
+        wait_quiet(term, 0.06)
+        mark = len(term.output)
+        sent = time.perf_counter()
+        os.write(term.fd, b"\x1b[<64;60;10M")  # the mouse wheel, up, over the messages
+        with term.changed:
+            if not term.changed.wait_for(lambda mark=mark: len(term.output) > mark, timeout=TIMEOUT_S):
+                continue
+        shown = term.first_read_after(mark)
+        if shown is not None:
+            wheel.append(shown - sent)
+    print(line(f"mouse wheel up in {messages} messages", wheel))
     return {
         "open_500_s": round(open_s, 3),
-        "scroll_key_ms": {k: round(v, 1) for k, v in s.items()},
+        "scroll_key_ms": {k: round(v, 1) for k, v in summary(moves).items()},
+        "wheel_ms": {k: round(v, 1) for k, v in summary(wheel).items()},
     }
 
 

@@ -182,3 +182,21 @@ async def test_a_message_shown_again_before_it_is_mounted_is_composed_as_the_sto
         await pilot.pause()
         await pilot.pause()
         assert "rewritten elsewhere" in screen_text(app)
+
+
+async def test_scrolling_to_the_top_of_what_is_mounted_mounts_more_and_keeps_the_view_in_place(rows) -> None:
+    messages = rows([f"message {i}\n" + "\n".join(f"line {i}.{k}" for k in range(6)) for i in range(200)])
+    app = ListHost()
+    async with app.run_test(size=(80, 24)) as pilot:
+        listing = app.query_one(MessageList)
+        await listing.show([Shown(m) for m in messages])
+        await pilot.pause()
+        mounted = len(list(listing.query_children(MessageView)))
+        listing.scroll_to(y=0, animate=False, immediate=True)  # the wheel, up to the first view mounted
+        await pilot.pause()
+        top = screen_text(app).splitlines()[2:12]
+        for _ in range(10):
+            await pilot.pause()
+        assert len(list(listing.query_children(MessageView))) > mounted
+        assert screen_text(app).splitlines()[2:12] == top  # mounted above the view, not into it
+        assert listing.scroll_y > 0  # there is more to scroll up to
