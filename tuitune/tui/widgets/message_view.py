@@ -237,7 +237,7 @@ class StreamedAnswer(Vertical):
         if quick:
             parts.append(_body_for(quick))
         for part in parts:
-            part.set_classes("message-block")
+            part.set_classes("message-block")  # the answer has one .message-body: this StreamedAnswer
         return parts
 
     async def show(self, text: str, new_lines: bool) -> None:
