@@ -9,6 +9,7 @@ import contextlib
 import gc
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -65,11 +66,6 @@ class ChatScreen(ReportsWorkerErrors, Screen):
             super().__init__()
             self.message_id = message_id
 
-    class AnswerChunk(Message):
-        def __init__(self, message_id: int, text: str) -> None:
-            super().__init__()
-            self.message_id, self.text = message_id, text
-
     class AnswerEnded(Message):
         def __init__(
             self, message_id: int | None, status: str, stats: Any = None, error: str = "", same_as: int | None = None
@@ -113,6 +109,9 @@ class ChatScreen(ReportsWorkerErrors, Screen):
         self.streaming_id: int | None = None
         self.streamed = ""  # the answer in flight as received so far; the store may be behind or ahead
         self.unshown = ""  # received but not drawn yet
+        # Pieces from the generation thread, (answer id, text), taken by the draw timer: one message per token cost
+        # the event loop a dispatch each (bench/ui_stream.py: 0.37 -> 0.30 of a core at 150 tokens/s).
+        self.arrived: deque[tuple[int, str]] = deque()
         self.drawing: Timer | None = None  # draws what arrived, while an answer streams
         self.count_error = ""  # said once, not after every judgement
 
@@ -366,11 +365,10 @@ class ChatScreen(ReportsWorkerErrors, Screen):
             self.post_message(self.AnswerEnded(None, "error", error=unexpected(self.app, exc, "starting the answer")))
             return
         self.post_message(self.AnswerStarted(answer.message_id))
-        # Every piece is posted at once (a slow model must not hold one back); MarkdownStream coalesces them
-        # on the screen's side when they come faster than it can draw.
+        # Every piece is handed over at once (a slow model must not hold one back); the draw timer takes what came.
         try:
             for piece in answer:
-                self.post_message(self.AnswerChunk(answer.message_id, piece))
+                self.arrived.append((answer.message_id, piece))
         except TuituneError as exc:  # EngineGone, StoreFull: what arrived is kept, the error is shown
             answer.error = answer.error or str(exc)
         except Exception as exc:  # a bug: the same, and the traceback is logged
@@ -391,15 +389,17 @@ class ChatScreen(ReportsWorkerErrors, Screen):
         gc.freeze()
         self.drawing = self.set_interval(DRAW_EVERY_S, self.draw_streamed)
 
-    @on(AnswerChunk)
-    def answer_chunk(self, event: AnswerChunk) -> None:
-        if event.message_id == self.streaming_id:
-            self.streamed += event.text
-            self.unshown += event.text
+    def _take_arrived(self) -> None:
+        while self.arrived:
+            message_id, text = self.arrived.popleft()
+            if message_id == self.streaming_id:
+                self.streamed += text
+                self.unshown += text
 
     async def draw_streamed(self) -> None:
         """What arrived since the last draw reaches the screen in one piece, so keys never queue behind a draw per
         token."""
+        self._take_arrived()
         if not self.unshown or self.streaming_id is None:
             return
         text, self.unshown = self.unshown, ""
