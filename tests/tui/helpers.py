@@ -55,3 +55,16 @@ def widget_text(app, widget) -> str:
     region = widget.region
     lines = screen_lines(app)[region.y : region.bottom]
     return "\n".join(line[region.x : region.right].rstrip() for line in lines)
+
+
+def record_notices(app) -> list[str]:
+    """Every notification the app shows from now on, as text (the list fills as it shows them)."""
+    shown: list[str] = []
+    notify = app.notify
+
+    def recording(message, *args, **kwargs):
+        shown.append(str(message))
+        return notify(message, *args, **kwargs)
+
+    app.notify = recording
+    return shown

@@ -10,7 +10,7 @@ from tuitune.errors import error_log
 from tuitune.tui.app import make_app
 from tuitune.tui.curate.screen import CurateScreen
 
-from .helpers import send, settle
+from .helpers import record_notices, send, settle
 from .scripted import ScriptedEngine
 
 SIZE = (100, 30)
@@ -33,17 +33,6 @@ class FailingEngine(ScriptedEngine):
         yield next(pieces)
         raise self.exc
 
-
-def record_notices(app) -> list[str]:
-    shown: list[str] = []
-    notify = app.notify
-
-    def recording(message, *args, **kwargs):
-        shown.append(str(message))
-        return notify(message, *args, **kwargs)
-
-    app.notify = recording
-    return shown
 
 
 def unexpected_notices(shown: list[str]) -> list[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from tuitune.tui import keys
 from tuitune.tui.training.panel import TrainingPanel
 
-from .helpers import screen_lines, send, settle
+from .helpers import record_notices, screen_lines, send, settle
 
 
 def face(app) -> tuple[str, bool]:
@@ -22,14 +22,7 @@ async def recount(pilot) -> None:
 
 async def test_f5_is_dimmed_with_nothing_new_and_lit_after_a_judgement(app_for, short_engine, store):
     app = app_for(short_engine)
-    shown: list[str] = []
-    notify = app.notify
-
-    def recording(message, *args, **kwargs):
-        shown.append(str(message))
-        return notify(message, *args, **kwargs)
-
-    app.notify = recording
+    shown = record_notices(app)
     async with app.run_test(size=(120, 24)) as pilot:
         await settle(pilot)
         assert face(app) == (keys.Chat.TRAIN_NOTHING_NEW.label, False)

@@ -17,23 +17,11 @@ from tuitune.tui.training.dialogs import (
 )
 from tuitune.tui.training.panel import TrainingPanel
 
-from ..helpers import SIZE, screen_text, settle, widget_text
+from ..helpers import SIZE, record_notices, screen_text, settle, widget_text
 from .conftest import wait_until
 
 REPO = Path(__file__).resolve().parents[3]
 
-
-def record_notices(app) -> list[str]:
-    """Every notification the app shows, as text."""
-    shown: list[str] = []
-    notify = app.notify
-
-    def recording(message, *args, **kwargs):
-        shown.append(str(message))
-        return notify(message, *args, **kwargs)
-
-    app.notify = recording
-    return shown
 
 
 def sample_data(store) -> None:
