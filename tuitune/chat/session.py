@@ -46,7 +46,7 @@ class Answer:
     status: str = "streaming"
     error: str = ""
     not_saved: str = ""  # why the store does not hold the whole text (a full disk); the text is still here
-    siblings_of: int | None = None  # a regeneration: the turn whose other answers it must differ from
+    regenerated: bool = False  # a regeneration: it must differ from the turn's other answers to be kept
     same_as: int | None = None  # the answer this regeneration repeated word for word (then it is not kept)
 
     def __iter__(self) -> Iterator[str]:
@@ -129,7 +129,7 @@ class Chat:
             temperature=gen.regenerate_temperature, top_p=gen.regenerate_top_p, seed=secrets.randbelow(2**31)
         )
         answer = self.answer(original.parent_id, cancel=cancel, source="regenerate", sampling=sampling)
-        answer.siblings_of = original.parent_id
+        answer.regenerated = True
         return answer
 
     def edit_answer(self, assistant_message_id: int, new_text: str) -> int:
@@ -164,12 +164,12 @@ class Chat:
                 done = generation.stats.finish in ("eos", "length")
                 answer.status = "complete" if done else "stopped"
                 self._save_end(answer, status=answer.status, stats=generation.stats.as_dict())
-                if answer.siblings_of is not None and answer.status == "complete":
+                if answer.regenerated and answer.status == "complete":
                     self._drop_if_repeated(answer)
 
     def _drop_if_repeated(self, answer: Answer) -> None:
-        text = answer.text.strip()
-        for other in self.store.children(self.store.message(answer.message_id).conversation_id, answer.siblings_of):
+        text, this = answer.text.strip(), self.store.message(answer.message_id)
+        for other in self.store.children(this.conversation_id, this.parent_id):
             if other.id != answer.message_id and other.role == "assistant" and other.content.strip() == text:
                 answer.same_as = other.id
                 self.store.delete_message(answer.message_id)
